@@ -1,0 +1,161 @@
+"""A forward proxy on loopback that applies the URL policy to every connection Chromium makes.
+
+Playwright's request routing does not see redirect hops, so the policy is enforced here
+instead: each request (plain HTTP) or tunnel (CONNECT, for HTTPS and WebSockets) names its
+host; the proxy resolves it, refuses it when any address breaks the policy, and otherwise
+connects to the address it checked (so a DNS answer cannot change between check and use).
+Refusals are answered ``403`` with an ``X-Pilothouse-Blocked`` header and logged for the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import ipaddress
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from worker.engine.url_policy import UrlPolicy
+
+log = logging.getLogger(__name__)
+BLOCK_HEADER = "X-Pilothouse-Blocked"
+HOP_HEADERS = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
+CONNECT_TIMEOUT_S = 15
+HEAD_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Block:
+    """One refused request: ``target`` is a URL (plain HTTP) or ``host:port`` (a tunnel)."""
+
+    seq: int
+    target: str
+    host: str
+    port: int
+    rule: str
+
+
+class PolicyProxy:
+    """Runs on its own thread and event loop; ``url`` is what Chromium's ``--proxy-server`` gets."""
+
+    def __init__(self, policy: UrlPolicy):
+        self.policy = policy
+        self.blocks: list[Block] = []
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="policy-proxy", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    def start(self) -> str:
+        """Listen on a free loopback port; return the proxy URL."""
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", 0, limit=HEAD_LIMIT), self._loop
+        ).result()
+        self.url = "http://127.0.0.1:%d" % self._server.sockets[0].getsockname()[1]
+        return self.url
+
+    def stop(self) -> None:
+        """Close the listener and every open connection, then the loop."""
+        if self._server is not None:
+            self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def blocks_since(self, seq: int) -> list[Block]:
+        """Refusals logged after ``seq`` (use ``len(blocks)`` as a mark)."""
+        return self.blocks[seq:]
+
+    async def _check(self, host: str, port: int) -> tuple[str | None, str | None]:
+        """(rule, None) when refused, else (None, the address to connect to)."""
+        try:
+            infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            infos = []
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        rule = self.policy.check_host(host, addresses)
+        return (rule, None) if rule else (None, infos[0][4][0] if infos else None)
+
+    def _log_block(self, target: str, host: str, port: int, rule: str) -> None:
+        self.blocks.append(Block(len(self.blocks), target, host, port, rule))
+        log.info("blocked %s: %s", target, rule)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            await self._forward(head, reader, writer)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _forward(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line, _, rest = head.partition(b"\r\n")
+        method, target, version = request_line.decode("latin-1").split(" ", 2)
+        if method == "CONNECT":
+            host, _, port_text = target.rpartition(":")
+            host, port, shown = host.strip("[]"), int(port_text), target
+        else:
+            url = urlsplit(target)
+            if url.scheme != "http" or not url.hostname:
+                return await _refuse(writer, target, "only http:// requests can be proxied", 400)
+            host, port, shown = url.hostname, url.port or 80, target
+        rule, address = await self._check(host, port)
+        if rule or address is None:
+            rule = rule or "host does not resolve"
+            self._log_block(shown, host, port, rule)
+            return await _refuse(writer, shown, rule)
+        upstream_r, upstream_w = await asyncio.wait_for(
+            asyncio.open_connection(address, port), CONNECT_TIMEOUT_S
+        )
+        if method == "CONNECT":
+            writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        else:
+            upstream_w.write(_origin_form(method, url, version, rest))
+        await _pipe_both(reader, writer, upstream_r, upstream_w)
+
+
+def _origin_form(method: str, url, version: str, rest: bytes) -> bytes:
+    """The request as the origin server expects it, on a connection used once."""
+    path = url.path or "/"
+    if url.query:
+        path += "?" + url.query
+    headers = [h for h in rest.split(b"\r\n") if h and h.split(b":", 1)[0].strip().lower() not in HOP_HEADERS]
+    lines = [f"{method} {path} {version}".encode("latin-1"), *headers, b"Connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def _refuse(writer: asyncio.StreamWriter, target: str, rule: str, status: int = 403) -> None:
+    body = (
+        "<!doctype html><title>Blocked</title><h1>Blocked by the URL policy</h1>"
+        f"<p>{html.escape(target)}</p><p>{html.escape(rule)}</p>"
+    ).encode()
+    header_rule = rule.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
+    writer.write(
+        f"HTTP/1.1 {status} Forbidden\r\n{BLOCK_HEADER}: {header_rule}\r\n"
+        f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n".encode() + body
+    )
+    await writer.drain()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+async def _pipe_both(cr, cw, ur, uw) -> None:
+    """Copy bytes both ways until either side closes."""
+    await asyncio.gather(_pipe(cr, uw), _pipe(ur, cw))
