@@ -56,7 +56,7 @@ class PolicyProxy:
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._handle, "127.0.0.1", 0, limit=HEAD_LIMIT), self._loop
         ).result()
-        self.url = "http://127.0.0.1:%d" % self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self.url
 
     def stop(self) -> None:
@@ -70,15 +70,15 @@ class PolicyProxy:
         """Refusals logged after ``seq`` (use ``len(blocks)`` as a mark)."""
         return self.blocks[seq:]
 
-    async def _check(self, host: str, port: int) -> tuple[str | None, str | None]:
-        """(rule, None) when refused, else (None, the address to connect to)."""
+    async def _check(self, host: str, port: int) -> tuple[str | None, list[str]]:
+        """(rule, []) when refused, else (None, the checked addresses to connect to)."""
         try:
             infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError:
             infos = []
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
         rule = self.policy.check_host(host, addresses)
-        return (rule, None) if rule else (None, infos[0][4][0] if infos else None)
+        return (rule, []) if rule else (None, [info[4][0] for info in infos])
 
     def _log_block(self, target: str, host: str, port: int, rule: str) -> None:
         self.blocks.append(Block(len(self.blocks), target, host, port, rule))
@@ -88,7 +88,7 @@ class PolicyProxy:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             await self._forward(head, reader, writer)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError, ValueError):
             pass
         finally:
             with contextlib.suppress(Exception):
@@ -105,19 +105,27 @@ class PolicyProxy:
             if url.scheme != "http" or not url.hostname:
                 return await _refuse(writer, target, "only http:// requests can be proxied", 400)
             host, port, shown = url.hostname, url.port or 80, target
-        rule, address = await self._check(host, port)
-        if rule or address is None:
-            rule = rule or "host does not resolve"
+        rule, addresses = await self._check(host, port)
+        if rule:
             self._log_block(shown, host, port, rule)
             return await _refuse(writer, shown, rule)
-        upstream_r, upstream_w = await asyncio.wait_for(
-            asyncio.open_connection(address, port), CONNECT_TIMEOUT_S
-        )
+        upstream_r, upstream_w = await _connect(addresses, port)
         if method == "CONNECT":
             writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         else:
             upstream_w.write(_origin_form(method, url, version, rest))
         await _pipe_both(reader, writer, upstream_r, upstream_w)
+
+
+async def _connect(addresses: list[str], port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to the first checked address that answers (``localhost`` is ::1 and 127.0.0.1)."""
+    error: Exception = OSError("no address")
+    for address in addresses:
+        try:
+            return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT_S)
+        except (TimeoutError, OSError) as exc:
+            error = exc
+    raise ConnectionError(f"cannot connect to port {port}: {error}")
 
 
 def _origin_form(method: str, url, version: str, rest: bytes) -> bytes:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -195,7 +196,8 @@ class TaskRun:
         elif self.state.stop_reason in ("cancelled", "timed_out"):
             message = "cancelled" if self.state.stop_reason == "cancelled" else (
                 f"the task did not finish within its timeout of {self.spec.timeout_s:g} s")
-            self.outcome = Outcome(self.state.stop_reason, message, self.state.stop_reason.replace("timed_out", "timeout"))
+            kind = "cancelled" if self.state.stop_reason == "cancelled" else "timeout"
+            self.outcome = Outcome(self.state.stop_reason, message, kind)
         elif failed is not None:
             where = "start_url" if failed.index is None else f"steps[{failed.index}] ({failed.action})"
             kind = "url_blocked" if "blocked by the URL policy" in (failed.error or "") else "step_failed"
@@ -212,5 +214,5 @@ class TaskRun:
             return None, None
         try:
             return page.url, await asyncio.wait_for(page.title(), 2)
-        except (PlaywrightError, asyncio.TimeoutError):
+        except (TimeoutError, PlaywrightError):
             return page.url, None

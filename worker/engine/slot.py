@@ -13,8 +13,9 @@ import logging
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
@@ -32,6 +33,7 @@ CLOSE_TIMEOUT_S = 10
 RUN_GRACE_S = 60
 ContextKey = tuple[str | None, str | None, str | None]
 DEFAULT_KEY: ContextKey = (None, None, None)
+Prepared = tuple[BrowserContext, Page, ContextKey]
 
 
 def context_key(spec: TaskSpec) -> ContextKey:
@@ -113,7 +115,8 @@ class Slot:
     async def _run(self, spec: TaskSpec, task_id: str, cancel: Any, on_event: Any) -> TaskResult:
         await self._ensure_browser()
         context, page = await self._take_context(spec)
-        self._state = state = RunState(proxy=self._proxy, block_mark=len(self._proxy.blocks) if self._proxy else 0)
+        mark = len(self._proxy.blocks) if self._proxy else 0
+        self._state = state = RunState(proxy=self._proxy, block_mark=mark)
         state.watch(page)
         try:
             if spec.trace:
@@ -170,7 +173,7 @@ class Slot:
         if self._state is not None:
             self._state.mark_crashed("the browser process exited")
 
-    async def _new_context(self, key: ContextKey, spec: TaskSpec | None) -> tuple[BrowserContext, Page, ContextKey]:
+    async def _new_context(self, key: ContextKey, spec: TaskSpec | None) -> Prepared:
         user_agent, locale, timezone = key
         viewport = spec.viewport if spec else None
         context = await self._browser.new_context(
@@ -201,7 +204,7 @@ class Slot:
         context, page, _ = await self._new_context(context_key(spec), spec)
         return context, page
 
-    async def _recycle(self, used: BrowserContext) -> tuple[BrowserContext, Page, ContextKey] | None:
+    async def _recycle(self, used: BrowserContext) -> Prepared | None:
         """Close the used context and prepare the next (runs while the slot is idle)."""
         await _close_quietly(used)
         if self._browser is None or not self._browser.is_connected():

@@ -14,7 +14,8 @@ class SpecError(ValueError):
 
     def __init__(self, errors: list[dict[str, str]]):
         self.errors = errors
-        super().__init__("; ".join(f"{e['loc']}: {e['message']}" if e["loc"] else e["message"] for e in errors))
+        parts = (f"{e['loc']}: {e['message']}" if e["loc"] else e["message"] for e in errors)
+        super().__init__("; ".join(parts))
 
 
 def _where(loc: tuple[Any, ...], data: Any) -> tuple[str, Any, tuple[Any, ...]]:
