@@ -58,12 +58,14 @@ def _plan(spec: TaskSpec) -> list[tuple[int | None, StepBase]]:
 
 
 def _describe(exc: BaseException, timeout_s: float) -> tuple[str, str]:
-    """(status, message) for a step that raised."""
-    if isinstance(exc, (PlaywrightTimeout, asyncio.TimeoutError, TimeoutError)):
-        detail = str(exc).splitlines()[0] if str(exc) else ""
-        return "timed_out", f"timed out after {timeout_s:.1f} s" + (f": {detail}" if detail else "")
-    text = str(exc).split("\nCall log:")[0].strip() or type(exc).__name__
-    return "failed", text.removeprefix("Error: ")
+    """(status, message) for a step that raised; Playwright's call log gives what it waited for."""
+    text, _, call_log = str(exc).partition("\nCall log:")
+    waiting = next((line.strip(" -") for line in call_log.splitlines() if "waiting for" in line), "")
+    if isinstance(exc, (PlaywrightTimeout, TimeoutError)):
+        detail = waiting or (text.splitlines()[0] if text else "")
+        return "timed_out", f"timed out after {timeout_s:g} s" + (f" {detail}" if detail else "")
+    message = text.strip().removeprefix("Error: ") or type(exc).__name__
+    return "failed", message + (f" ({waiting})" if waiting and waiting not in message else "")
 
 
 class TaskRun:
@@ -133,9 +135,11 @@ class TaskRun:
             if remaining <= 0:
                 self.state.stop_reason = "timed_out"
                 return
-            timeout_s = min(step.timeout_s or DEFAULT_STEP_TIMEOUT_S, remaining)
-            result = await self._run_step(index, step, timeout_s)
-            if result.status != "succeeded" and not (step.continue_on_error and result.status == "failed"):
+            wanted = step.timeout_s or DEFAULT_STEP_TIMEOUT_S
+            result = await self._run_step(index, step, min(wanted, remaining))
+            if result.status == "timed_out" and remaining < wanted:  # the task's time, not the step's
+                self.state.stop_reason = "timed_out"
+            if result.status != "succeeded" and not self._continued(result):
                 return
 
     async def _run_step(self, index: int | None, step: StepBase, timeout_s: float) -> StepResult:
@@ -204,7 +208,8 @@ class TaskRun:
             self.outcome = Outcome("failed", f"{where}: {failed.error}", kind)
 
     def _continued(self, result: StepResult) -> bool:
-        if result.index is None or result.status != "failed":
+        """A step that failed on its own (not cancelled, crashed or out of task time) and may."""
+        if result.index is None or result.status not in ("failed", "timed_out") or self.state.stop_reason:
             return False
         return self.spec.steps[result.index].continue_on_error
 
