@@ -1,5 +1,5 @@
+# Shortcuts; the README's commands (bash scripts/run.sh, bash scripts/test.sh) need no make.
 SPEC ?= examples/hello.json
-PYTHON := .venv/bin/python
 RUN_ARGS = $(if $(BASE_URL),--base-url "$(BASE_URL)")
 
 .PHONY: run test lint bench clean bootstrap
@@ -7,18 +7,17 @@ RUN_ARGS = $(if $(BASE_URL),--base-url "$(BASE_URL)")
 bootstrap:
 	bash scripts/bootstrap.sh
 
-run: bootstrap
-	$(PYTHON) -m worker.run "$(SPEC)" $(RUN_ARGS)
+run:
+	bash scripts/run.sh "$(SPEC)" $(RUN_ARGS)
 
-test: bootstrap
-	.venv/bin/ruff check .
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+test:
+	bash scripts/test.sh $(PYTEST_ARGS)
 
 lint: bootstrap
 	.venv/bin/ruff check .
 
 bench: bootstrap
-	$(PYTHON) bench/engine.py
+	.venv/bin/python bench/engine.py
 
 clean:
-	rm -rf .venv artifacts .pytest_cache
+	rm -rf .venv artifacts .pytest_cache .ruff_cache
