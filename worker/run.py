@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             store = LocalArtifactStore(args.out or settings.artifacts_dir)
             slot = stack.enter_context(Slot(settings, store=store))
             result = slot.run(spec, task_id=args.task_id)
-    except (OSError, SpecError, SettingsError) as exc:
+    except (OSError, ValueError, SettingsError) as exc:  # SpecError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(_with_paths(result, store), indent=2))

@@ -23,8 +23,13 @@ class ArtifactStore(Protocol):
         """A local path for ``key`` when the store has one (the CLI prints it)."""
 
 
+def is_safe_task_id(task_id: str) -> bool:
+    """True when ``task_id`` can name a folder (UUIDs and similar)."""
+    return bool(SAFE_PART.match(task_id))
+
+
 def _safe(part: str, what: str) -> str:
-    if not SAFE_PART.match(part) or ".." in part:
+    if not SAFE_PART.match(part):
         raise ValueError(f"unsafe {what} for an artifact: {part!r}")
     return part
 

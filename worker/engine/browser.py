@@ -12,8 +12,19 @@ from playwright.async_api import Browser, Playwright
 
 from worker.settings import EngineSettings
 
-# Flags that work on these machines and in a container with a 64 MB /dev/shm; the disabled
-# features are extra renderers Chromium 156 starts per context (≈ half the CPU of a task).
+# Chromium keeps only the last --disable-features it is given, so ours must repeat the list
+# Playwright passes (tests/worker/test_browser_flags.py fails when a Playwright upgrade changes it).
+PLAYWRIGHT_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
+    "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect", "OptimizationHints",
+    "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch",
+)
+# Extra renderers Chromium 156 starts for every context: about half the CPU of a short task.
+OUR_DISABLED_FEATURES = (
+    "WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "WebUIOmniboxFullPopup", "SpareRendererForSitePerProcess",
+)
+# Flags that work on these machines and in a container with a 64 MB /dev/shm.
 BASE_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
@@ -22,8 +33,7 @@ BASE_ARGS = (
     "--disable-component-update",
     "--no-first-run",
     "--disable-sync",
-    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup,"
-    "SpareRendererForSitePerProcess",
+    "--disable-features=" + ",".join(PLAYWRIGHT_DISABLED_FEATURES + OUR_DISABLED_FEATURES),
 )
 PROFILE_FLAG = "--user-data-dir="
 _launch_lock = threading.Lock()  # so a new profile folder can be told apart from a sibling slot's
@@ -81,13 +91,10 @@ def reap(profile: str | None) -> int:
     GPU and utility processes) and delete the folder; return how many were killed."""
     if not profile:
         return 0
-    flag = PROFILE_FLAG + profile
-    victims = []
-    for proc in psutil.process_iter(["cmdline"]):
+    victims = browser_processes(profile)
+    for proc in victims:
         with contextlib.suppress(psutil.Error):
-            if flag in (proc.info["cmdline"] or ()):
-                proc.kill()
-                victims.append(proc)
+            proc.kill()
     psutil.wait_procs(victims, timeout=5)
     shutil.rmtree(profile, ignore_errors=True)
     return len(victims)

@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from worker.engine.url_policy import UrlPolicy
@@ -61,10 +62,18 @@ class PolicyProxy:
 
     def stop(self) -> None:
         """Close the listener and every open connection, then the loop."""
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    async def _close(self) -> None:
         if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+            self._server.close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def blocks_since(self, seq: int) -> list[Block]:
         """Refusals logged after ``seq`` (use ``len(blocks)`` as a mark)."""
@@ -109,7 +118,10 @@ class PolicyProxy:
         if rule:
             self._log_block(shown, host, port, rule)
             return await _refuse(writer, shown, rule)
-        upstream_r, upstream_w = await _connect(addresses, port)
+        try:
+            upstream_r, upstream_w = await _connect(addresses, port)
+        except ConnectionError as exc:
+            return await _refuse(writer, shown, str(exc), 502, block=False)
         if method == "CONNECT":
             writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         else:
@@ -138,14 +150,18 @@ def _origin_form(method: str, url, version: str, rest: bytes) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-async def _refuse(writer: asyncio.StreamWriter, target: str, rule: str, status: int = 403) -> None:
+async def _refuse(writer: asyncio.StreamWriter, target: str, rule: str, status: int = 403,
+                  block: bool = True) -> None:
+    """Answer with an error page; a policy refusal carries the rule in ``X-Pilothouse-Blocked``."""
+    title = "Blocked by the URL policy" if block else "Cannot reach the site"
     body = (
-        "<!doctype html><title>Blocked</title><h1>Blocked by the URL policy</h1>"
+        f"<!doctype html><title>{title}</title><h1>{title}</h1>"
         f"<p>{html.escape(target)}</p><p>{html.escape(rule)}</p>"
     ).encode()
-    header_rule = rule.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
+    clean = rule.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
+    header = f"{BLOCK_HEADER}: {clean}\r\n" if block else ""
     writer.write(
-        f"HTTP/1.1 {status} Forbidden\r\n{BLOCK_HEADER}: {header_rule}\r\n"
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{header}"
         f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n".encode() + body
     )

@@ -26,11 +26,13 @@ class RunState:
     block_mark: int = 0
     console: list[ConsoleMessage] = field(default_factory=list)
     blocked_navigations: list[BlockedRequest] = field(default_factory=list)
+    requested_hosts: set[str] = field(default_factory=set)
     crashed: str | None = None
     stop_reason: Literal["cancelled", "timed_out", "crashed"] | None = None
 
     def watch(self, page: Page) -> None:
         """Subscribe to the events of this task's page (the slot reports browser exits)."""
+        page.on("request", lambda req: self.requested_hosts.add((urlsplit(req.url).hostname or "").lower()))
         page.on("console", self._on_console)
         page.on("pageerror", lambda err: self._add_console("pageerror", str(err), page.url))
         page.on("crash", lambda _: self.mark_crashed("the page crashed (its renderer process died)"))
@@ -74,10 +76,12 @@ class RunState:
         return None
 
     def blocked_requests(self) -> list[BlockedRequest]:
-        """Every refusal during the run: navigations first, then sub-requests."""
+        """The page's refused requests: navigations first, then sub-requests. Chromium's own
+        background traffic (update checks and the like) is refused too, but not reported."""
         out = list(self.blocked_navigations)
         seen = {(urlsplit(b.url).hostname or "") for b in out}
         for block in self.proxy.blocks_since(self.block_mark) if self.proxy else ():
-            if block.host not in seen:
+            host = block.host.lower()
+            if host in self.requested_hosts and host not in seen:
                 out.append(BlockedRequest(url=block.target, rule=block.rule))
         return out[:MAX_CONSOLE]

@@ -81,9 +81,9 @@ class TaskRun:
         self.results: list[StepResult] = []
         self.outcome = Outcome()
         self.ctx = StepContext(page=page, context=context, spec=spec,
-                               save_artifact=self._save_artifact, check_url=policy.check_scheme)
+                               save_artifact=self.save_artifact, check_url=policy.check_scheme)
 
-    def _save_artifact(self, name: str, kind: str, data: bytes, content_type: str) -> Artifact:
+    def save_artifact(self, name: str, kind: str, data: bytes, content_type: str) -> Artifact:
         ext, _ = CONTENT_TYPES[kind]
         key = self.store.put(self.task_id, f"{name}.{ext}", data, content_type)
         artifact = Artifact(name=name, kind=kind, key=key, content_type=content_type,
@@ -174,17 +174,15 @@ class TaskRun:
         """Fail the step when a main-frame navigation during it was refused by the URL policy."""
         blocked = self.state.blocked_navigations[nav_mark:]
         if not blocked and exc is not None and TUNNEL_REFUSED in str(exc):
-            url = getattr(self.ctx.page, "url", "")
-            found = self.state.proxy_block_for(self._goto_target() or url)
+            found = self.state.proxy_block_for(self._goto_target() or self.ctx.page.url)
             blocked = [found] if found else []
         if blocked:
             raise UrlBlocked(blocked[0].url, blocked[0].rule)
 
     def _goto_target(self) -> str | None:
+        """The URL the current step navigates to, if it is a goto."""
         index = self.ctx.step_index
-        step = self.spec.steps[index] if index is not None else None
-        if index is None and self.spec.start_url:
-            return self.spec.start_url
+        step = Goto(action="goto", url=self.spec.start_url) if index is None else self.spec.steps[index]
         return self.spec.resolve(step.url) if isinstance(step, Goto) else None
 
     def _finish_outcome(self, plan: list[tuple[int | None, StepBase]]) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 from worker.engine import browser as chromium
-from worker.engine.artifacts import ArtifactStore, LocalArtifactStore
+from worker.engine.artifacts import ArtifactStore, LocalArtifactStore, is_safe_task_id
 from worker.engine.policy_proxy import PolicyProxy
 from worker.engine.run_state import RunState
 from worker.engine.runner import EventSink, TaskRun
@@ -74,6 +74,8 @@ class Slot:
         """Run one task and return its result; ``cancel`` is polled while it runs."""
         spec = spec if isinstance(spec, TaskSpec) else parse_spec(spec)
         task_id = task_id or str(uuid.uuid4())
+        if not is_safe_task_id(task_id):
+            raise ValueError(f"task id {task_id!r}: use letters, digits, '_', '.' or '-' (max 128)")
         with self._lock:
             return self._call(self._run(spec, task_id, cancel, on_event), spec.timeout_s + RUN_GRACE_S)
 
@@ -142,7 +144,7 @@ class Slot:
                 log.exception("could not save the trace")
                 return None
             run.ctx.step_index = None
-            return run._save_artifact("trace", "trace", path.read_bytes(), "application/zip")
+            return run.save_artifact("trace", "trace", path.read_bytes(), "application/zip")
 
     async def _ensure_browser(self) -> None:
         if self._browser is not None and self._browser.is_connected():

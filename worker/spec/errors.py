@@ -32,14 +32,15 @@ def _where(loc: tuple[Any, ...], data: Any) -> tuple[str, Any, tuple[Any, ...]]:
     return "", data, loc
 
 
-def _field_names(model_data: Any, action: Any) -> list[str]:
+def _field_names(field: str, action: Any) -> list[str]:
+    """The fields allowed where ``field`` was found: a step's, the viewport's or the task's."""
     from worker.spec.steps import STEP_MODELS
-    from worker.spec.task import TaskSpec
+    from worker.spec.task import TaskSpec, Viewport
 
     for model in STEP_MODELS:
         if model.model_fields["action"].annotation.__args__[0] == action:
             return list(model.model_fields)
-    return list(TaskSpec.model_fields)
+    return list(Viewport.model_fields if field.startswith("viewport.") else TaskSpec.model_fields)
 
 
 def _message(err: dict[str, Any], field: str, step: Any) -> str:
@@ -48,7 +49,7 @@ def _message(err: dict[str, Any], field: str, step: Any) -> str:
         return f"'{field}' is required"
     if kind == "extra_forbidden":
         action = step.get("action") if isinstance(step, dict) else None
-        names = _field_names(step, action)
+        names = _field_names(field, action)
         close = difflib.get_close_matches(field.split(".")[-1], names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown field '{field}'{hint}"
@@ -75,7 +76,7 @@ def format_validation_error(exc: ValidationError, data: Any) -> list[dict[str, s
         place, step, rest = _where(tuple(err["loc"]), data)
         field = ".".join(str(p) for p in rest)
         message = _message(err, field, step)
-        if place and field and not message.startswith(("'", "unknown field")):
+        if place and field and not message.startswith((f"'{field}'", "unknown field")):
             message = f"'{field}' {message}" if message.startswith("must") else f"'{field}': {message}"
         out.append({"loc": place or field, "message": message})
     return out

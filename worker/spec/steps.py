@@ -40,7 +40,7 @@ def is_relative(url: str) -> bool:
 class StepBase(BaseModel):
     """Options every step has."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as the schema says
 
     timeout_s: float | None = Field(
         default=None, gt=0, le=MAX_STEP_TIMEOUT_S, description="Step timeout (default 30 s)."

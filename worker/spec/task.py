@@ -17,7 +17,7 @@ MAX_TASK_TIMEOUT_S = 3600.0
 
 
 class Viewport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     width: int = Field(default=1280, ge=200, le=3840)
     height: int = Field(default=720, ge=200, le=2160)
@@ -26,7 +26,7 @@ class Viewport(BaseModel):
 class TaskSpec(BaseModel):
     """A browser task: where to start, how the browser looks, and the steps to run."""
 
-    model_config = ConfigDict(extra="forbid", title="Pilothouse task spec")
+    model_config = ConfigDict(extra="forbid", strict=True, title="Pilothouse task spec")
 
     version: Literal[1] = Field(description="Spec version; always 1 for now.")
     name: str | None = Field(default=None, max_length=200)
@@ -42,6 +42,13 @@ class TaskSpec(BaseModel):
     live_view: bool = Field(default=True, description="Stream the browser to viewers.")
     trace: bool = Field(default=False, description="Record a Playwright trace artifact.")
     steps: list[Step] = Field(default_factory=list, max_length=MAX_STEPS)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer_version(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True == 1 in Python, not in JSON
+            raise ValueError("must be the number 1")
+        return value
 
     @field_validator("start_url", "base_url")
     @classmethod
