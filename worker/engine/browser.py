@@ -18,7 +18,8 @@ PLAYWRIGHT_DISABLED_FEATURES = (
     "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
     "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
     "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect", "OptimizationHints",
-    "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch",
+    "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch", "TcpPortRandomizationWin",
+    "msForceBrowserSignIn", "msEdgeUpdateLaunchServicesPreferredVersion",
 )
 # Extra renderers Chromium 156 starts for every context: about half the CPU of a short task.
 OUR_DISABLED_FEATURES = (
