@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,3 +85,71 @@ def artifacts_dir_from_url(url: str) -> Path:
     if "://" in url:
         raise SettingsError(f"ARTIFACTS_URL={url!r}: only file:// (a local folder) is supported yet")
     return Path(url).resolve()
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    """An integer; an error names the variable when it is not one (or below ``minimum``)."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}={value}: must be at least {minimum}")
+    return value
+
+
+def display_number(value: str, name: str = "DISPLAY") -> int:
+    """``:99`` (or ``:99.0``) -> 99."""
+    try:
+        return int(value.strip().lstrip(":").split(".")[0])
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: expected a display like :99") from None
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The worker service's settings (see docs/worker-service.md)."""
+
+    redis_url: str
+    queue: str
+    concurrency: int
+    display_base: int
+    vnc_port_base: int
+    novnc_port: int
+    api_port: int
+    api_token: str
+    worker_id: str
+    advertise_host: str
+    draining_seconds: int
+    max_tasks_per_child: int
+    max_memory_per_child_mb: int
+
+    @classmethod
+    def from_env(cls) -> WorkerSettings:
+        """Read the environment; errors name the variable."""
+        return cls(
+            redis_url=env_str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            queue=env_str("JOB_QUEUE_NAME", "automation"),
+            concurrency=env_int("JOB_CONCURRENCY", 2, minimum=1),
+            display_base=display_number(env_str("DISPLAY", ":99")),
+            vnc_port_base=env_int("VNC_PORT", 5900, minimum=1),
+            novnc_port=env_int("NOVNC_PORT", 6080, minimum=1),
+            api_port=env_int("PORT", 0) or env_int("WORKER_API_PORT", 8081, minimum=1),
+            api_token=env_str("WORKER_API_TOKEN"),
+            worker_id=env_str("WORKER_ID") or socket.gethostname(),
+            advertise_host=env_str("WORKER_ADVERTISE_HOST") or env_str("RAILWAY_PRIVATE_DOMAIN", "127.0.0.1"),
+            draining_seconds=env_int("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", 60, minimum=0),
+            max_tasks_per_child=env_int("WORKER_MAX_TASKS_PER_CHILD", 200, minimum=1),
+            max_memory_per_child_mb=env_int("WORKER_MAX_MEMORY_PER_CHILD_MB", 1024, minimum=64),
+        )
+
+    def display(self, slot: int) -> str:
+        """The X display of slot ``slot``."""
+        return f":{self.display_base + slot}"
+
+    def vnc_port(self, slot: int) -> int:
+        """The loopback VNC port of slot ``slot``."""
+        return self.vnc_port_base + slot

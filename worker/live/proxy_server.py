@@ -1,0 +1,87 @@
+"""websockify + noVNC on ``NOVNC_PORT``: ``python -m worker.live.proxy_server``.
+
+Serves the noVNC client from ``NOVNC_WEB`` and bridges each websocket to the VNC server its
+``?token=`` names in Redis; a missing, unknown or expired token is refused. While a viewer is
+connected, the task's viewer count in Redis is one higher.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from urllib.parse import parse_qs, urlparse
+
+import redis
+from websockify.websocketproxy import ProxyRequestHandler, WebSocketProxy
+
+from worker.live.tokens import RedisTokens
+from worker.settings import SettingsError, WorkerSettings, env_str
+from worker.spec.channels import session_key, viewers_key, worker_sessions_key
+
+log = logging.getLogger("worker.live")
+VIEWER_KEY_TTL_S = 24 * 3600
+
+
+def _task_of(client: redis.Redis, token: str, worker_id: str) -> str | None:
+    """The task whose session holds ``token`` on this worker."""
+    for task_id in client.smembers(worker_sessions_key(worker_id)):
+        if client.hget(session_key(task_id), "token") == token:
+            return task_id
+    return None
+
+
+class ViewerCountingHandler(ProxyRequestHandler):
+    """websockify's handler, counting viewers per task while their connection lasts."""
+
+    def new_websocket_client(self) -> None:
+        token = (parse_qs(urlparse(self.path).query).get("token") or [""])[0]
+        client = redis.Redis.from_url(self.server.redis_url, decode_responses=True, socket_timeout=5)
+        task_id = None
+        try:
+            task_id = _task_of(client, token, self.server.worker_id)
+            if task_id:
+                client.incr(viewers_key(task_id))
+                client.expire(viewers_key(task_id), VIEWER_KEY_TTL_S)
+        except redis.RedisError:
+            log.warning("cannot count a viewer (Redis unreachable)")
+        try:
+            super().new_websocket_client()
+        finally:
+            if task_id:
+                try:
+                    if client.decr(viewers_key(task_id)) <= 0:
+                        client.delete(viewers_key(task_id))
+                except redis.RedisError:
+                    pass
+
+
+class LiveViewProxy(WebSocketProxy):
+    def __init__(self, *, redis_url: str, worker_id: str, **kwargs: object):
+        self.redis_url, self.worker_id = redis_url, worker_id
+        super().__init__(RequestHandlerClass=ViewerCountingHandler, **kwargs)
+
+
+def main() -> int:
+    """Serve until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = WorkerSettings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    web = env_str("NOVNC_WEB", "/usr/share/novnc")
+    if not os.path.isfile(os.path.join(web, "vnc.html")):
+        print(f"error: NOVNC_WEB={web!r} has no vnc.html: install Debian's 'novnc' package", file=sys.stderr)
+        return 2
+    server = LiveViewProxy(
+        redis_url=settings.redis_url, worker_id=settings.worker_id,
+        listen_host=env_str("NOVNC_LISTEN_HOST", "::"), listen_port=settings.novnc_port,
+        web=web, file_only=True, token_plugin=RedisTokens(settings.redis_url), heartbeat=30,
+    )
+    server.start_server()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

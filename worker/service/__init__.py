@@ -1,0 +1,1 @@
+"""The worker service's plain code: what the Celery task does, testable without Celery."""
