@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The Celery worker: one pool process per slot. It starts once every slot's display answers.
+# REMAP_SIGTERM=SIGQUIT makes SIGTERM a soft shutdown: running tasks get the draining time
+# (worker_soft_shutdown_timeout), then what still runs is handed back to the queue.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+base="${DISPLAY:-:99}" base="${base#:}" base="${base%%.*}"
+for ((i = 0; i < ${JOB_CONCURRENCY:-2}; i++)); do
+    "$here/wait-for-display.sh" ":$((base + i))" 60
+done
+export REMAP_SIGTERM=SIGQUIT
+exec celery -A worker.celery_app worker --loglevel=INFO --events \
+    --queues "${JOB_QUEUE_NAME:-automation}" --concurrency "${JOB_CONCURRENCY:-2}" \
+    --hostname "${WORKER_ID:-worker}@%h"
