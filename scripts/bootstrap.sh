@@ -31,7 +31,7 @@ case " $os_id $os_like " in
 esac
 
 # --- system packages ------------------------------------------------------------------
-packages=(chromium xvfb x11-utils xauth fonts-liberation fonts-dejavu-core redis-server)
+packages=(chromium xvfb x11-utils xauth x11vnc novnc fonts-liberation fonts-dejavu-core redis-server)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     packages+=(python3 python3-venv)
 elif ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
