@@ -1,0 +1,1 @@
+"""Reproducible benchmarks (run ``python bench/engine.py --help``)."""
