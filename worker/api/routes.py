@@ -117,10 +117,14 @@ def automation():
     if not wait:
         return jsonify({"task_id": run.task_id, "status": "queued"}), 202
     try:
-        return jsonify(async_result.get(timeout=wait, propagate=False)), 200
+        value = async_result.get(timeout=wait, propagate=False)
     except CeleryTimeout:
         return jsonify({"task_id": run.task_id, "status": "queued or running",
                         "message": f"no result within {wait:g} s; follow the task's events"}), 202
+    if isinstance(value, BaseException):  # the worker raised instead of returning a result
+        return jsonify({"task_id": run.task_id, "status": "failed",
+                        "error": f"the worker raised {type(value).__name__}: {value}"}), 500
+    return jsonify(value), 200
 
 
 @bp.post("/api/sessions/<task_id>/cancel")

@@ -134,6 +134,10 @@ def _execute_claimed(request: RunRequest, runtime: SlotRuntime, client: redis.Re
     restarts = runtime.slot.restarts
     try:
         result = runtime.run(spec, task_id, RedisFlag(client, cancel_key(task_id)), _recorder(events))
+    except Exception as exc:  # the engine failed outside a step (e.g. making the context): end the task
+        log.exception("task %s: the engine failed before or after its steps", task_id)
+        kind = "internal" if runtime.slot.healthy() else "browser_crashed"  # a dead browser: retry
+        result = TaskResult.model_validate(_failure(task_id, f"{type(exc).__name__}: {exc}", kind))
     finally:
         close_session(client, settings, session)
         metrics.BROWSER_RESTARTS.inc(runtime.slot.restarts - restarts)
