@@ -118,6 +118,7 @@ class WorkerSettings:
     concurrency: int
     display_base: int
     vnc_port_base: int
+    vnc_control_port_base: int
     novnc_port: int
     api_port: int
     api_token: str
@@ -136,6 +137,7 @@ class WorkerSettings:
             concurrency=env_int("JOB_CONCURRENCY", 2, minimum=1),
             display_base=display_number(env_str("DISPLAY", ":99")),
             vnc_port_base=env_int("VNC_PORT", 5900, minimum=1),
+            vnc_control_port_base=env_int("VNC_CONTROL_PORT", env_int("VNC_PORT", 5900) + 100, minimum=1),
             novnc_port=env_int("NOVNC_PORT", 6080, minimum=1),
             api_port=env_int("PORT", 0) or env_int("WORKER_API_PORT", 8081, minimum=1),
             api_token=env_str("WORKER_API_TOKEN"),
@@ -151,5 +153,9 @@ class WorkerSettings:
         return f":{self.display_base + slot}"
 
     def vnc_port(self, slot: int) -> int:
-        """The loopback VNC port of slot ``slot``."""
+        """The loopback, view-only VNC port of slot ``slot``."""
         return self.vnc_port_base + slot
+
+    def vnc_control_port(self, slot: int) -> int:
+        """The loopback VNC port of slot ``slot`` that takes input (only a control token reaches it)."""
+        return self.vnc_control_port_base + slot

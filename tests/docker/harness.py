@@ -159,7 +159,7 @@ class Workers:
     def start(self, **extra_env: str) -> WorkerContainer:
         """A ready worker (``/health`` 200); ``extra_env`` overrides the defaults below."""
         name = f"pilothouse-test-{uuid.uuid4().hex[:8]}"
-        api_port, novnc_port, vnc_port = free_port(), free_port(), free_port()
+        api_port, novnc_port, vnc_port, control_port = free_port(), free_port(), free_port(), free_port()
         display = free_display(self._displays)
         self._displays.add(display)
         env = {
@@ -172,6 +172,7 @@ class Workers:
             "WORKER_API_PORT": str(api_port),
             "NOVNC_PORT": str(novnc_port),
             "VNC_PORT": str(vnc_port),
+            "VNC_CONTROL_PORT": str(control_port),
             "DISPLAY": f":{display}",
             **extra_env,
         }

@@ -144,3 +144,38 @@ def test_headed_on_a_real_display(engine_settings, site, xvfb):
     assert red > 180 and green < 90 and blue < 70, f"the X display shows {seen_on_display[0]}, not the page"
     png = headed.store.read(result.artifacts[0].key)
     assert png[:4] == b"\x89PNG"
+
+
+def test_a_paused_task_holds_its_next_step_until_resumed(slot, site):
+    """Take control: while ``paused`` is true the next step waits; it runs once released."""
+    held, events = threading.Event(), []
+    held.set()
+
+    def on_event(event: dict) -> None:
+        events.append(event)
+        if event["type"] == "paused":  # the human hands back once the task is holding
+            held.clear()
+
+    result = slot.run(task(site.url("/"), {"action": "extract", "name": "h", "selector": "h1"}),
+                      paused=held.is_set, on_event=on_event)
+    assert result.status == "succeeded" and result.extracted == {"h": "Fixture home"}
+    kinds = [(e["type"], e.get("index")) for e in events]
+    # the start_url navigation waited too: nothing ran before the hand-back
+    assert kinds[:2] == [("paused", None), ("resumed", None)]
+    assert ("step_started", 0) in kinds
+
+
+def test_a_paused_task_can_be_cancelled_and_still_times_out(slot, site):
+    cancel = threading.Event()
+
+    def on_event(event: dict) -> None:
+        if event["type"] == "paused":
+            cancel.set()
+
+    spec = task(site.url("/"), {"action": "click", "selector": "h1"})
+    result = slot.run(spec, paused=lambda: True, cancel=cancel.is_set, on_event=on_event)
+    assert result.status == "cancelled"
+    assert [s.status for s in result.steps] == ["skipped", "skipped"]
+
+    result = slot.run({**spec, "timeout_s": 1}, paused=lambda: True)
+    assert result.status == "timed_out" and "timeout of 1 s" in result.error

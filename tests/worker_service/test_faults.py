@@ -100,45 +100,30 @@ def _run_on_every_slot(stack, celery_client, pages) -> list[dict]:
     return [r.get(timeout=30) for r in results]
 
 
-def _heal(stack, celery_client, pages) -> None:
-    """A slot whose browser died with its display stays 'browser down' until a task runs there
-    (see the xfail below): run one on every slot so the next test gets a healthy stack."""
-    if stack.health()[0] != 200:
-        _run_on_every_slot(stack, celery_client, pages)
-
-
 def test_a_killed_display_is_restarted_and_its_slot_works_again(stack, rclient, celery_client, pages):
-    try:
-        display, body = _kill_display(stack, 0)
-        slot = next(s for s in body["slots"] if s["display"] == display)
-        assert slot["display_state"] == "down" and body["status"] == "unavailable"
+    display, body = _kill_display(stack, 0)
+    slot = next(s for s in body["slots"] if s["display"] == display)
+    assert slot["display_state"] == "down" and body["status"] == "unavailable"
 
-        results = _run_on_every_slot(stack, celery_client, pages)
-        assert [r["status"] for r in results] == ["succeeded"] * stack.concurrency, results
-        displays = {wait_state(rclient, r["task_id"], "running")["display"] for r in results}
-        assert display in displays
-        stack.wait_healthy(10)
-    finally:
-        _heal(stack, celery_client, pages)
+    results = _run_on_every_slot(stack, celery_client, pages)
+    assert [r["status"] for r in results] == ["succeeded"] * stack.concurrency, results
+    displays = {wait_state(rclient, r["task_id"], "running")["display"] for r in results}
+    assert display in displays
+    stack.wait_healthy(10)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: after its display restarts, an idle slot's browser (which died with the display) is "
-    "relaunched only by the next task; until then every heartbeat says 'browser down' and "
-    "/health stays 503 (worker/service/runtime.py heartbeat does not re-warm an idle slot)"))
-def test_health_recovers_after_a_display_restart_without_waiting_for_a_task(stack, rclient, celery_client,
-                                                                            pages):
-    try:
-        _kill_display(stack, 0)
-        back = time.time()
+def test_health_recovers_after_a_display_restart_without_waiting_for_a_task(stack, rclient):
+    restarts = int(rclient.hget(slot_key(stack.worker_id, 0), "browser_restarts"))
+    _kill_display(stack, 0)
+    back = time.time()
 
-        def recovered():
-            state = rclient.hgetall(slot_key(stack.worker_id, 0))
-            fresh = state and float(state["updated_at"]) > back + HEARTBEAT_S
-            return fresh and stack.health()[0] == 200
-        wait_until(recovered, 2 * HEARTBEAT_S + 2, "/health 200 after a heartbeat of the restarted slot")
-    finally:
-        _heal(stack, celery_client, pages)
+    def recovered():
+        state = rclient.hgetall(slot_key(stack.worker_id, 0))
+        fresh = state and float(state["updated_at"]) > back and state["browser"] == "up"
+        return fresh and int(state["browser_restarts"]) > restarts and stack.health()[0] == 200
+
+    # the idle slot's heartbeat relaunches the browser that died with the display
+    wait_until(recovered, 2 * HEARTBEAT_S + 5, "/health 200 with the idle slot's browser relaunched")
 
 
 def test_the_worker_reconnects_after_redis_restarts(stack, redis_server, celery_client, pages):

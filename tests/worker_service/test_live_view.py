@@ -12,6 +12,8 @@ from tests.fixtures.xvfb import wait_until
 from tests.worker_service.helpers import (
     colour_spec,
     events,
+    final_events,
+    gate_step,
     new_task_id,
     send,
     wait_final,
@@ -42,7 +44,8 @@ def close_to(pixel, colour, tolerance: int = 8) -> bool:
 
 
 class Viewer:
-    """One noVNC page; ``closed`` says whether its websocket was closed."""
+    """One noVNC page; ``closed`` says whether its websocket was closed (as far as the events
+    Playwright delivered so far tell: ``disconnected()`` asks the page first)."""
 
     def __init__(self, page: Page, url: str):
         self.page, self.sockets, self.closed = page, 0, False
@@ -63,6 +66,11 @@ class Viewer:
     def status(self) -> tuple[str, str]:
         return self.page.evaluate("() => { const s = document.getElementById('noVNC_status');"
                                   " return [s.textContent, s.className]; }")
+
+    def disconnected(self) -> bool:
+        """Whether the websocket was closed; the round trip lets Playwright deliver its events."""
+        self.page.evaluate("0")
+        return self.closed
 
     def refused(self) -> bool:
         """noVNC says it could not connect and its websocket is closed."""
@@ -176,10 +184,6 @@ def test_each_slot_token_shows_its_own_task_only(stack, rclient, celery_client, 
         _cancel(stack, rclient, a, b)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: websockify checks the token only when a viewer connects; close_session() deletes the "
-    "token but an open viewer stays connected to the slot's VNC server and watches whatever runs "
-    "there next, e.g. another user's task (worker/live/proxy_server.py)"))
 def test_a_viewer_is_disconnected_when_its_task_ends(stack, rclient, celery_client, pages, open_viewer):
     first, session = _start_holding(celery_client, rclient, pages, "ff1493")
     viewer = open_viewer(session["token"])
@@ -195,20 +199,61 @@ def test_a_viewer_is_disconnected_when_its_task_ends(stack, rclient, celery_clie
         _cancel(stack, rclient, *others)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: viewers are not view-only (DESIGN.md: 'Viewers are view-only unless the task's owner "
-    "takes control'): x11vnc runs without -viewonly and noVNC forwards clicks and keys, so any "
-    "viewer drives the task's browser (worker/bin/start-x11vnc.sh)"))
-def test_a_viewer_cannot_click_or_type_into_the_task(stack, rclient, celery_client, pages, open_viewer):
-    beacon = new_task_id()
-    task_id, session = _start_holding(celery_client, rclient, pages, "ffd700", beacon=beacon)
+def _click_and_type(viewer: Viewer) -> None:
+    box = viewer.page.locator("#noVNC_container canvas").bounding_box()
+    viewer.page.mouse.click(box["x"] + 640, box["y"] + 450)
+    viewer.page.keyboard.press("a")
+
+
+def test_viewers_are_view_only_until_the_owner_takes_control(stack, rclient, celery_client, pages,
+                                                              open_viewer):
+    beacon, gate, last_gate = new_task_id(), new_task_id(), new_task_id()
+    pages.gate(gate), pages.gate(last_gate)
+    spec = colour_spec(pages, "ffd700", beacon=beacon)
+    spec["steps"] = [gate_step(gate), {"action": "extract", "name": "heading", "selector": "#heading"},
+                     gate_step(last_gate)]
+    task_id = send(celery_client, spec).id
+    session = wait_session(rclient, task_id)
     try:
-        viewer = open_viewer(session["token"])
-        wait_until(lambda: viewer.shows("ffd700"), 15, "noVNC to show the task")
-        box = viewer.page.locator("#noVNC_container canvas").bounding_box()
-        viewer.page.mouse.click(box["x"] + 640, box["y"] + 450)
-        viewer.page.keyboard.press("a")
-        with pytest.raises(TimeoutError):  # the page would call its beacon on a click or a key
-            wait_until(lambda: pages.arrivals(beacon), 3, "the task page to get the viewer's input")
+        wait_until(lambda: pages.arrivals(gate), 20, "the task to reach its gate")
+        watcher = open_viewer(session["token"])
+        wait_until(lambda: watcher.shows("ffd700"), 15, "noVNC to show the task")
+        _click_and_type(watcher)
+        with pytest.raises(TimeoutError):  # the page calls its beacon on a click or a key press
+            wait_until(lambda: pages.arrivals(beacon), 3, "the task page to get a viewer's input")
+
+        taken = stack.api("POST", f"/api/sessions/{task_id}/control", json={"by": "alice"})
+        assert taken.status_code == 200, taken.text
+        control_token = taken.json()["control_token"]
+        assert control_token != session["token"]
+        refused = stack.api("POST", f"/api/sessions/{task_id}/control", json={"by": "mallory"})
+        assert refused.status_code == 409 and "alice has control" in refused.json()["error"]
+
+        driver = open_viewer(control_token)
+        wait_until(lambda: driver.shows("ffd700"), 15, "the control viewer to show the task")
+        _click_and_type(driver)
+        wait_until(lambda: pages.arrivals(beacon), 10, "the owner's click or key to reach the page")
+
+        pages.open(gate)  # the step in flight ends; the next one must wait for the human
+        wait_until(lambda: any(e["type"] == "paused" for e in events(rclient, task_id)), 10,
+                   "the task to pause before its next step")
+        assert not any(e["type"] == "step_started" and e["index"] == 1 for e in events(rclient, task_id))
+
+        released = stack.api("DELETE", f"/api/sessions/{task_id}/control")
+        assert released.json() == {"task_id": task_id, "released": True, "by": "alice"}
+        wait_until(lambda: pages.arrivals(last_gate), 10, "the task to go on once control is handed back")
+        wait_until(driver.disconnected, 10, "the control viewer to be dropped when control ends")
+        assert not final_events(events(rclient, task_id)) and not watcher.disconnected()
+        pages.open(last_gate)
+        evs = wait_final(rclient, task_id, timeout=20)
+        assert final_events(evs)[0]["state"] == "succeeded"
+        assert [(e["state"], e["by"]) for e in evs if e["type"] == "control"] == [
+            ("taken", "alice"), ("released", "alice")]
+        kinds = [e["type"] for e in evs]
+        assert kinds.index("paused") < kinds.index("resumed") < max(
+            i for i, e in enumerate(evs) if e["type"] == "step_started" and e["index"] == 1)
+        wait_until(watcher.disconnected, 10, "the view-only viewer to be dropped when the task ends")
     finally:
-        _cancel(stack, rclient, task_id)
+        pages.open(gate), pages.open(last_gate)
+        stack.api("DELETE", f"/api/sessions/{task_id}/control")
+        wait_final(rclient, task_id, timeout=20)

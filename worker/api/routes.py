@@ -14,7 +14,7 @@ from worker.api.errors import error
 from worker.api.health import check
 from worker.metrics import exposition
 from worker.service.events import TaskEvents
-from worker.service.sessions import list_sessions
+from worker.service.sessions import ControlError, list_sessions, release_control, take_control
 from worker.spec import TASK_NAME, RunRequest, SpecError, parse_spec
 from worker.spec.channels import cancel_key, result_key, time_limit_for
 
@@ -135,6 +135,31 @@ def cancel(task_id: str):
     ctx["redis"].set(cancel_key(task_id), "1", ex=CANCEL_TTL_S)
     ctx["celery"].control.revoke(task_id)  # a queued task is dropped when a worker gets it
     return jsonify({"task_id": task_id, "cancel": "requested"}), 202
+
+
+@bp.post("/api/sessions/<task_id>/control")
+def take(task_id: str):
+    """Body ``{"by": "<who>"}``: that person gets the task's browser; returns the control token
+    (for the main app's gateway only) and holds the task's next step until control is released."""
+    body = _json_body()
+    by = body.get("by")
+    if not isinstance(by, str) or not by.strip() or len(by) > 200:
+        raise _BadRequest(400, "'by' is required: who takes control (a name of at most 200 characters)")
+    try:
+        granted = take_control(_ctx()["redis"], task_id, by.strip())
+    except ControlError as exc:
+        return error(exc.status, str(exc))
+    TaskEvents(_ctx()["redis"], task_id).emit("control", state="taken", by=granted["by"])
+    return jsonify({"task_id": task_id, **granted}), 200
+
+
+@bp.delete("/api/sessions/<task_id>/control")
+def release(task_id: str):
+    """Hand the browser back: the control viewer is dropped and the task's steps go on."""
+    by = release_control(_ctx()["redis"], task_id)
+    if by:
+        TaskEvents(_ctx()["redis"], task_id).emit("control", state="released", by=by)
+    return jsonify({"task_id": task_id, "released": bool(by), "by": by}), 200
 
 
 @bp.get("/metrics")

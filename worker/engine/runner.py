@@ -2,6 +2,8 @@
 
 Each step gets its own timeout, capped by what is left of the task's. A supervisor polls the
 cancel callable and the task deadline, and cancels the step in flight (also mid-wait).
+Between steps, the run waits while the ``paused`` callable says a human has the browser (take
+control): the step in flight goes on, the next one waits; the task's timeout keeps running.
 """
 
 from __future__ import annotations
@@ -73,10 +75,11 @@ class TaskRun:
 
     def __init__(self, *, task_id: str, spec: TaskSpec, page: Page, context: BrowserContext,
                  browser: Browser, store: ArtifactStore, policy: UrlPolicy, state: RunState,
-                 cancel: Callable[[], bool] | None = None, on_event: EventSink | None = None):
+                 cancel: Callable[[], bool] | None = None, on_event: EventSink | None = None,
+                 paused: Callable[[], bool] | None = None):
         self.task_id, self.spec, self.browser = task_id, spec, browser
         self.store, self.policy, self.state = store, policy, state
-        self.cancel, self.on_event = cancel, on_event
+        self.cancel, self.on_event, self.paused = cancel, on_event, paused
         self.artifacts: list[Artifact] = []
         self.results: list[StepResult] = []
         self.outcome = Outcome()
@@ -131,6 +134,7 @@ class TaskRun:
 
     async def _run_steps(self, plan: list[tuple[int | None, StepBase]], deadline: float) -> None:
         for index, step in plan:
+            await self._wait_while_paused(index, deadline)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.state.stop_reason = "timed_out"
@@ -141,6 +145,17 @@ class TaskRun:
                 self.state.stop_reason = "timed_out"
             if result.status != "succeeded" and not self._continued(result):
                 return
+
+    async def _wait_while_paused(self, index: int | None, deadline: float) -> None:
+        """The pause point: hold the next step while a human has control (cancel still works)."""
+        if self.paused is None or not self.paused():
+            return
+        _emit(self.on_event, {"type": "paused", "index": index})
+        t = time.perf_counter()
+        while self.paused() and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+        _emit(self.on_event, {"type": "resumed", "index": index,
+                              "paused_ms": round((time.perf_counter() - t) * 1000, 1)})
 
     async def _run_step(self, index: int | None, step: StepBase, timeout_s: float) -> StepResult:
         self.ctx.step_index, self.ctx.timeout_ms = index, timeout_s * 1000

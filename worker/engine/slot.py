@@ -60,7 +60,8 @@ class Slot:
         self._proxy: PolicyProxy | None = None
         self._spare: asyncio.Future | None = None
         self._state: RunState | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one task (or re-warm) at a time
+        self._loop_lock = threading.Lock()
 
     # -- the public, thread-facing side ------------------------------------------------------
 
@@ -70,14 +71,28 @@ class Slot:
         return self
 
     def run(self, spec: TaskSpec | dict[str, Any], *, task_id: str | None = None,
-            cancel: Callable[[], bool] | None = None, on_event: EventSink | None = None) -> TaskResult:
-        """Run one task and return its result; ``cancel`` is polled while it runs."""
+            cancel: Callable[[], bool] | None = None, on_event: EventSink | None = None,
+            paused: Callable[[], bool] | None = None) -> TaskResult:
+        """Run one task and return its result; ``cancel`` is polled while it runs, ``paused``
+        between steps (a human has control: the next step waits)."""
         spec = spec if isinstance(spec, TaskSpec) else parse_spec(spec)
         task_id = task_id or str(uuid.uuid4())
         if not is_safe_task_id(task_id):
             raise ValueError(f"task id {task_id!r}: use letters, digits, '_', '.' or '-' (max 128)")
         with self._lock:
-            return self._call(self._run(spec, task_id, cancel, on_event), spec.timeout_s + RUN_GRACE_S)
+            work = self._run(spec, task_id, cancel, on_event, paused)
+            return self._call(work, spec.timeout_s + RUN_GRACE_S)
+
+    def warm_if_idle(self, timeout: float = 30) -> bool:
+        """Relaunch a dead browser and prepare a context, unless a task runs (then the task
+        does it). For a heartbeat: a browser that died with its display comes back by itself."""
+        if self.healthy() or not self._lock.acquire(blocking=False):
+            return self.healthy()
+        try:
+            self._call(self._warm(), timeout)
+        finally:
+            self._lock.release()
+        return self.healthy()
 
     def healthy(self) -> bool:
         """True when the browser is up and connected."""
@@ -101,10 +116,11 @@ class Slot:
         self.close()
 
     def _call(self, coro: Any, timeout: float | None = None) -> Any:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="slot", daemon=True)
-            self._thread.start()
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="slot", daemon=True)
+                self._thread.start()
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     # -- the loop side -------------------------------------------------------------------------
@@ -114,7 +130,7 @@ class Slot:
         if self._spare is None:
             self._spare = asyncio.ensure_future(self._new_context(DEFAULT_KEY, None))
 
-    async def _run(self, spec: TaskSpec, task_id: str, cancel: Any, on_event: Any) -> TaskResult:
+    async def _run(self, spec: TaskSpec, task_id: str, cancel: Any, on_event: Any, paused: Any) -> TaskResult:
         await self._ensure_browser()
         context, page = await self._take_context(spec)
         mark = len(self._proxy.blocks) if self._proxy else 0
@@ -124,7 +140,8 @@ class Slot:
             if spec.trace:
                 await context.tracing.start(screenshots=True, snapshots=True, sources=False)
             run = TaskRun(task_id=task_id, spec=spec, page=page, context=context, browser=self._browser,
-                          store=self.store, policy=self.policy, state=state, cancel=cancel, on_event=on_event)
+                          store=self.store, policy=self.policy, state=state, cancel=cancel, on_event=on_event,
+                          paused=paused)
             result = await run.execute()
             if spec.trace and not state.crashed:
                 trace = await self._save_trace(context, run)
@@ -183,7 +200,11 @@ class Slot:
             else {"width": self.window[0], "height": self.window[1]},
             user_agent=user_agent, locale=locale, timezone_id=timezone, accept_downloads=False,
         )
-        return context, await context.new_page(), key
+        page = await context.new_page()
+        # The first locator call in a renderer compiles Playwright's injected script (≈ 10 ms):
+        # do it now, while idle, on the unused about:blank page (docs/benchmarks.md).
+        await page.locator("html").count()
+        return context, page, key
 
     async def _take_context(self, spec: TaskSpec) -> tuple[BrowserContext, Page]:
         """The prepared context when it fits the spec, else a new one."""

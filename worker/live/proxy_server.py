@@ -1,15 +1,19 @@
 """websockify + noVNC on ``NOVNC_PORT``: ``python -m worker.live.proxy_server``.
 
 Serves the noVNC client from ``NOVNC_WEB`` and bridges each websocket to the VNC server its
-``?token=`` names in Redis; a missing, unknown or expired token is refused. While a viewer is
-connected, the task's viewer count in Redis is one higher.
+``?token=`` names in Redis; a missing, unknown or expired token is refused, and a connected
+viewer is dropped as soon as its token is gone (the task ended, or control was handed back),
+so nobody keeps watching a slot after their task. While a viewer is connected, the task's
+viewer count in Redis is one higher.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
+import threading
 from urllib.parse import parse_qs, urlparse
 
 import redis
@@ -17,29 +21,51 @@ from websockify.websocketproxy import ProxyRequestHandler, WebSocketProxy
 
 from worker.live.tokens import RedisTokens
 from worker.settings import SettingsError, WorkerSettings, env_str
-from worker.spec.channels import session_key, viewers_key, worker_sessions_key
+from worker.spec.channels import session_key, viewers_key, vnc_token_key, worker_sessions_key
 
 log = logging.getLogger("worker.live")
 VIEWER_KEY_TTL_S = 24 * 3600
+TOKEN_CHECK_S = 0.5
 
 
 def _task_of(client: redis.Redis, token: str, worker_id: str) -> str | None:
-    """The task whose session holds ``token`` on this worker."""
+    """The task whose session holds ``token`` (view or control) on this worker."""
     for task_id in client.smembers(worker_sessions_key(worker_id)):
-        if client.hget(session_key(task_id), "token") == token:
+        if token in client.hmget(session_key(task_id), "token", "control_token"):
             return task_id
     return None
 
 
-class ViewerCountingHandler(ProxyRequestHandler):
-    """websockify's handler, counting viewers per task while their connection lasts."""
+def watch_token(client: redis.Redis, token: str, target: socket.socket, stop: threading.Event) -> None:
+    """Shut the VNC connection down once ``token`` no longer exists; websockify then closes
+    the viewer's websocket ("Target closed"). A Redis outage does not drop anyone."""
+    while not stop.wait(TOKEN_CHECK_S):
+        try:
+            alive = client.exists(vnc_token_key(token))
+        except redis.RedisError:
+            continue
+        if not alive:
+            log.info("token of a connected viewer is gone: disconnecting it")
+            try:
+                target.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+
+
+class ViewerHandler(ProxyRequestHandler):
+    """websockify's handler, counting viewers per task and dropping those whose token died."""
+
+    def _token(self) -> str:
+        return (parse_qs(urlparse(self.path).query).get("token") or [""])[0]
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.server.redis_url, decode_responses=True, socket_timeout=5)
 
     def new_websocket_client(self) -> None:
-        token = (parse_qs(urlparse(self.path).query).get("token") or [""])[0]
-        client = redis.Redis.from_url(self.server.redis_url, decode_responses=True, socket_timeout=5)
-        task_id = None
+        client, task_id = self._client(), None
         try:
-            task_id = _task_of(client, token, self.server.worker_id)
+            task_id = _task_of(client, self._token(), self.server.worker_id)
             if task_id:
                 client.incr(viewers_key(task_id))
                 client.expire(viewers_key(task_id), VIEWER_KEY_TTL_S)
@@ -55,11 +81,21 @@ class ViewerCountingHandler(ProxyRequestHandler):
                 except redis.RedisError:
                     pass
 
+    def do_proxy(self, target: socket.socket) -> None:
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch_token, args=(self._client(), self._token(), target, stop),
+                                   name="token-watch", daemon=True)
+        watcher.start()
+        try:
+            super().do_proxy(target)
+        finally:
+            stop.set()
+
 
 class LiveViewProxy(WebSocketProxy):
     def __init__(self, *, redis_url: str, worker_id: str, **kwargs: object):
         self.redis_url, self.worker_id = redis_url, worker_id
-        super().__init__(RequestHandlerClass=ViewerCountingHandler, **kwargs)
+        super().__init__(RequestHandlerClass=ViewerHandler, **kwargs)
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ from worker.service.runtime import LOCK_TTL_S, SlotRuntime
 from worker.service.sessions import close_session, open_session
 from worker.settings import WorkerSettings
 from worker.spec import RunRequest, SpecError, TaskResult, parse_spec
-from worker.spec.channels import attempts_key, cancel_key, result_key, run_lock_key
+from worker.spec.channels import attempts_key, cancel_key, control_key, result_key, run_lock_key
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -39,15 +39,16 @@ class RetryLater(Exception):
 
 
 class RedisFlag:
-    """A callable that says whether a Redis key exists, asking Redis at most every ``every`` s."""
+    """A callable that says whether a Redis key exists, asking Redis at most every ``every`` s.
+    A latching flag (cancel) stays true once seen; a plain one (control) follows the key."""
 
-    def __init__(self, client: redis.Redis, key: str, every: float = CANCEL_POLL_S):
-        self.client, self.key, self.every = client, key, every
+    def __init__(self, client: redis.Redis, key: str, every: float = CANCEL_POLL_S, latch: bool = True):
+        self.client, self.key, self.every, self.latch = client, key, every, latch
         self._checked, self._value = 0.0, False
 
     def __call__(self) -> bool:
         now = time.monotonic()
-        if not self._value and now - self._checked >= self.every:
+        if not (self.latch and self._value) and now - self._checked >= self.every:
             self._checked = now
             try:
                 self._value = bool(self.client.exists(self.key))
@@ -131,16 +132,15 @@ def _execute_claimed(request: RunRequest, runtime: SlotRuntime, client: redis.Re
                  display=runtime.display, queue_wait_s=wait)
     session = open_session(client, settings, task_id=task_id, slot=runtime.index,
                            owner=request.owner, timeout_s=spec.timeout_s, live_view=spec.live_view)
-    restarts = runtime.slot.restarts
     try:
-        result = runtime.run(spec, task_id, RedisFlag(client, cancel_key(task_id)), _recorder(events))
+        result = runtime.run(spec, task_id, RedisFlag(client, cancel_key(task_id)), _recorder(events),
+                             paused=RedisFlag(client, control_key(task_id), latch=False))
     except Exception as exc:  # the engine failed outside a step (e.g. making the context): end the task
         log.exception("task %s: the engine failed before or after its steps", task_id)
         kind = "internal" if runtime.slot.healthy() else "browser_crashed"  # a dead browser: retry
         result = TaskResult.model_validate(_failure(task_id, f"{type(exc).__name__}: {exc}", kind))
     finally:
         close_session(client, settings, session)
-        metrics.BROWSER_RESTARTS.inc(runtime.slot.restarts - restarts)
     metrics.TASK_SECONDS.observe(result.duration_ms / 1000)
     if result.retryable and attempt < MAX_ATTEMPTS:
         events.state("retrying", attempt=attempt + 1, reason=result.error)

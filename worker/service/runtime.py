@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from worker import metrics
 from worker.engine import Slot
 from worker.settings import EngineSettings, WorkerSettings
 from worker.spec import TaskResult, TaskSpec
@@ -43,6 +44,7 @@ class SlotRuntime:
         self.display = settings.display(index)
         self.slot = Slot(dataclasses.replace(engine, display=self.display if headed else None))
         self.task_id: str | None = None
+        self._counted_restarts, self._count_lock = 0, threading.Lock()
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat_loop, name="slot-heartbeat", daemon=True)
 
@@ -68,16 +70,18 @@ class SlotRuntime:
             time.sleep(0.1)
 
     def run(self, spec: TaskSpec, task_id: str, cancel: Callable[[], bool],
-            on_event: Callable[[dict[str, Any]], None]) -> TaskResult:
-        """Run one task on this slot's browser."""
+            on_event: Callable[[dict[str, Any]], None],
+            paused: Callable[[], bool] | None = None) -> TaskResult:
+        """Run one task on this slot's browser (``paused``: a human has control)."""
         self.task_id = task_id
         self.beat()
         try:
             if not self.slot.healthy():
                 self.wait_for_display()
-            return self.slot.run(spec, task_id=task_id, cancel=cancel, on_event=on_event)
+            return self.slot.run(spec, task_id=task_id, cancel=cancel, on_event=on_event, paused=paused)
         finally:
             self.task_id = None
+            self.count_restarts()
             self.beat()
 
     def beat(self) -> None:
@@ -99,7 +103,28 @@ class SlotRuntime:
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
+            self._rewarm_if_idle()
             self.beat()
+
+    def _rewarm_if_idle(self) -> None:
+        """An idle slot whose browser died (e.g. with its display) relaunches it now, not at
+        the next task, so /health recovers and that task starts on a warm browser."""
+        headed = self.slot.settings.display is not None
+        if self.task_id or self.slot.healthy() or (headed and not display_socket(self.display).exists()):
+            return
+        try:
+            if self.slot.warm_if_idle():
+                log.info("slot %d: browser relaunched while idle", self.index)
+        except Exception:
+            log.warning("slot %d: relaunching the browser failed; will try again", self.index, exc_info=True)
+        finally:
+            self.count_restarts()
+
+    def count_restarts(self) -> None:
+        """Add the browser relaunches not yet counted to the metrics."""
+        with self._count_lock:
+            metrics.BROWSER_RESTARTS.inc(self.slot.restarts - self._counted_restarts)
+            self._counted_restarts = self.slot.restarts
 
     def close(self) -> None:
         """Stop the heartbeat, forget the slot in Redis and close the browser."""

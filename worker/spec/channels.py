@@ -67,6 +67,12 @@ def slot_key(worker_id: str, index: int) -> str:
     return f"{PREFIX}:worker:{worker_id}:slot:{index}"
 
 
+def control_key(task_id: str) -> str:
+    """Exists while a human has control of the task's browser (JSON: who, since when); the
+    task's next step waits until it is gone."""
+    return f"{PREFIX}:task:{task_id}:control"
+
+
 def viewers_key(task_id: str) -> str:
     """How many live viewers a task has right now."""
     return f"{PREFIX}:task:{task_id}:viewers"
