@@ -31,7 +31,7 @@ case " $os_id $os_like " in
 esac
 
 # --- system packages ------------------------------------------------------------------
-packages=(chromium xvfb x11-utils xauth x11vnc novnc fonts-liberation fonts-dejavu-core redis-server)
+packages=(chromium xvfb x11-utils xauth x11vnc novnc fonts-liberation fonts-dejavu-core redis-server postgresql)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     packages+=(python3 python3-venv)
 elif ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -86,7 +86,7 @@ $("$PYTHON" -c 'import platform; print(platform.python_version())'); set PYTHON=
     "$PYTHON" -m venv --clear "$VENV"
 fi
 
-want="$(cat requirements-dev.txt worker/requirements.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements-dev.txt requirements.txt worker/requirements.txt | sha256sum | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [[ "$want" != "$have" ]]; then
     say "installing Python requirements into .venv"

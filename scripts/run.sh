@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Run a task spec locally and print its result (installs what is missing first).
-#   bash scripts/run.sh                                   # examples/hello.json on the demo site
-#   bash scripts/run.sh examples/contact_form.json
-#   bash scripts/run.sh examples/hello.json --base-url https://example.org/
+# The whole stack on this machine: installs what is missing, then starts Redis, the demo site,
+# a worker and the main app, and prints the URL and a login. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
-spec="${1:-examples/hello.json}"
-shift || true
-exec .venv/bin/python -m worker.run "$spec" "$@"
+exec .venv/bin/python scripts/stack.py "$@"

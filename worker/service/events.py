@@ -7,15 +7,13 @@ A page that opens late reads the stream from its start and sees the whole run so
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import redis
 
-from worker.spec.channels import EVENT_FIELD, events_stream
+from worker.spec.channels import EVENT_FIELD, TASK_STREAM_TTL_S, append_event, events_stream
 
-STREAM_MAXLEN = 10_000
-STREAM_TTL_S = 7 * 24 * 3600
+STREAM_TTL_S = TASK_STREAM_TTL_S
 
 
 class TaskEvents:
@@ -26,11 +24,10 @@ class TaskEvents:
         self.key = events_stream(task_id)
 
     def emit(self, event_type: str, **fields: Any) -> str:
-        """Append ``{"type": event_type, "ts": now, **fields}``; return the entry id."""
-        document = json.dumps({"type": event_type, "ts": time.time(), **fields}, default=str)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(self.key, {EVENT_FIELD: document}, maxlen=STREAM_MAXLEN, approximate=True)
-        pipe.expire(self.key, STREAM_TTL_S)
+        """Append ``{"type": event_type, "ts": now, **fields}`` to the task's stream and to the
+        stream of all tasks (atomically); return the task stream's entry id."""
+        pipe = self.client.pipeline(transaction=True)
+        append_event(pipe, self.task_id, event_type, **fields)
         return pipe.execute()[0]
 
     def state(self, state: str, **fields: Any) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,10 +22,9 @@ from worker.service.runtime import LOCK_TTL_S, SlotRuntime
 from worker.service.sessions import close_session, open_session
 from worker.settings import WorkerSettings
 from worker.spec import RunRequest, SpecError, TaskResult, parse_spec
-from worker.spec.channels import attempts_key, cancel_key, control_key, result_key, run_lock_key
+from worker.spec.channels import MAX_ATTEMPTS, attempts_key, cancel_key, control_key, result_key, run_lock_key
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
 CANCEL_POLL_S = 0.2
 
 
@@ -100,7 +98,7 @@ def execute(request: RunRequest, runtime: SlotRuntime, client: redis.Redis,
     stored = client.get(result_key(task_id))
     if stored:  # delivered again after it finished: the result stands
         return json.loads(stored)
-    _claim(client, task_id, f"{settings.worker_id}:{os.getpid()}")
+    _claim(client, task_id, runtime.lock_tag)
     try:
         return _execute_claimed(request, runtime, client, settings, events)
     finally:

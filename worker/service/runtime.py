@@ -44,6 +44,7 @@ class SlotRuntime:
         self.display = settings.display(index)
         self.slot = Slot(dataclasses.replace(engine, display=self.display if headed else None))
         self.task_id: str | None = None
+        self.lock_tag = f"{settings.worker_id}:{os.getpid()}"
         self._counted_restarts, self._count_lock = 0, threading.Lock()
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat_loop, name="slot-heartbeat", daemon=True)
@@ -95,8 +96,8 @@ class SlotRuntime:
             pipe = self.client.pipeline()
             pipe.hset(slot_key(self.settings.worker_id, self.index), mapping=state)
             pipe.expire(slot_key(self.settings.worker_id, self.index), SLOT_TTL_S)
-            if self.task_id:
-                pipe.expire(run_lock_key(self.task_id), LOCK_TTL_S)
+            if self.task_id:  # set, not just refreshed: a Redis that lost it gets it back
+                pipe.set(run_lock_key(self.task_id), self.lock_tag, ex=LOCK_TTL_S)
             pipe.execute()
         except redis.RedisError:
             log.warning("slot %d: heartbeat failed (Redis unreachable)", self.index)

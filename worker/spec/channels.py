@@ -6,6 +6,9 @@ with a ``RunRequest``'s fields as keyword arguments, and reads the keys named he
 
 from __future__ import annotations
 
+import json
+import secrets
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +17,7 @@ TASK_NAME = "automation.run"
 PREFIX = "pilothouse"
 VNC_TOKEN_NAMESPACE = f"{PREFIX}:vnc-token"
 EVENT_FIELD = "event"  # each stream entry holds one JSON document under this field
+TASK_FIELD = "task_id"  # ... and, in the stream of all tasks, the task's id under this one
 
 
 class RunRequest(BaseModel):
@@ -25,6 +29,34 @@ class RunRequest(BaseModel):
     spec: dict[str, Any]
     owner: str = Field(default="", max_length=200)
     queued_at: float | None = Field(default=None, description="Unix time the task was queued.")
+
+
+# Every task's events, also appended (with the task id) to this one stream: the main app's
+# recorder reads it with a consumer group, so no event is missed while the main app is down.
+ALL_EVENTS_STREAM = f"{PREFIX}:events"
+ALL_EVENTS_MAXLEN = 200_000
+TASK_STREAM_MAXLEN = 10_000
+TASK_STREAM_TTL_S = 7 * 24 * 3600  # also how long a finished task's result stays in Redis
+MAX_ATTEMPTS = 3  # runs of one task, counting retries after a lost worker or browser
+FINAL_STATES = ("succeeded", "failed", "cancelled", "timed_out")
+
+
+def encode_event(event_type: str, **fields: Any) -> str:
+    """One stream entry's JSON document: ``{"type": ..., "ts": <unix time>, "id": ..., **fields}``;
+    ``id`` is unique, so a reader that sees an event twice (in both streams) records it once."""
+    return json.dumps({"type": event_type, "ts": time.time(), "id": secrets.token_hex(8), **fields},
+                      default=str)
+
+
+def append_event(pipe: Any, task_id: str, event_type: str, **fields: Any) -> None:
+    """Queue the commands that append one event to the task's stream and to the stream of all
+    tasks on ``pipe`` (a redis-py pipeline, ideally a transaction); the caller executes it.
+    The task stream's entry id is the first result of ``pipe.execute()``."""
+    document = encode_event(event_type, **fields)
+    pipe.xadd(events_stream(task_id), {EVENT_FIELD: document}, maxlen=TASK_STREAM_MAXLEN, approximate=True)
+    pipe.expire(events_stream(task_id), TASK_STREAM_TTL_S)
+    pipe.xadd(ALL_EVENTS_STREAM, {EVENT_FIELD: document, TASK_FIELD: task_id},
+              maxlen=ALL_EVENTS_MAXLEN, approximate=True)
 
 
 def events_stream(task_id: str) -> str:

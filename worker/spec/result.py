@@ -10,7 +10,7 @@ TaskStatus = Literal["succeeded", "failed", "cancelled", "timed_out"]
 StepStatus = Literal["succeeded", "failed", "cancelled", "timed_out", "skipped"]
 # Why a task failed; "browser_crashed" is the one kind worth retrying on another browser.
 ErrorKind = Literal[
-    "step_failed", "url_blocked", "timeout", "cancelled", "browser_crashed", "internal"
+    "step_failed", "url_blocked", "timeout", "cancelled", "browser_crashed", "worker_lost", "internal"
 ]
 
 

@@ -1,0 +1,163 @@
+"""The recorder: every task event reaches the database once, even when nobody watches and
+even when the main app was down while the task ran.
+
+Workers append each event to the stream of all tasks (``pilothouse:events``) as well as to the
+task's own. Every main-app process runs a ``Recorder`` thread in the consumer group
+``recorder``: it reads new entries, records each (``record_event`` is idempotent: an event is
+stored at most once, by its id), and acknowledges it only then. An entry a crashed process
+read but never acknowledged is claimed by another after ``RECLAIM_IDLE_MS``. The group keeps
+its place in the stream, so a main app that was down catches up when it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import redis
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from main_app.extensions import db
+from main_app.models import FINAL_STATES, Task, TaskEvent
+from main_app.services import reaper
+from main_app.services.broker import redis_client
+from main_app.services.streams import decode
+from worker.spec.channels import ALL_EVENTS_STREAM, TASK_FIELD
+
+log = logging.getLogger(__name__)
+GROUP = "recorder"
+BATCH = 100
+BLOCK_MS = 2000
+RECLAIM_IDLE_MS = 30_000
+HOUSEKEEPING_S = 10.0
+STALE_CONSUMER_MS = 3600_000
+
+
+def record_event(task_id: str, event: dict[str, Any]) -> bool:
+    """Store one event of a task once and apply it to the task's row (committed).
+    False when the event was recorded before, or the task is not one of ours."""
+    task = db.session.get(Task, task_id)
+    if task is None:
+        return False
+    event_id = str(event.get("id") or f"{event.get('type')}@{event.get('ts')}")[:64]
+    seen = db.session.scalar(select(TaskEvent.seq).where(TaskEvent.task_id == task_id,
+                                                         TaskEvent.event_id == event_id))
+    if seen is not None:
+        return False
+    ts = float(event.get("ts") or time.time())
+    db.session.add(TaskEvent(task_id=task_id, event_id=event_id, type=str(event.get("type", "?"))[:32],
+                             ts=ts, data=event))
+    apply_to_task(task, event, ts)
+    try:
+        db.session.commit()
+    except IntegrityError:  # another process recorded it at the same moment
+        db.session.rollback()
+        return False
+    return True
+
+
+def apply_to_task(task: Task, event: dict[str, Any], ts: float) -> None:
+    """What one event changes in the task's row. A task that ended never changes again."""
+    task.last_event_at = max(task.last_event_at or 0, ts)
+    if event.get("type") != "state" or task.final:
+        return
+    state = event.get("state")
+    if state == "running":
+        task.status = "running"
+        task.started_at = task.started_at or ts
+        task.attempts = max(task.attempts or 0, int(event.get("attempt") or 1))
+        task.worker_id = event.get("worker_id") or task.worker_id
+    elif state in ("retrying", "queued"):  # queued again: the reaper re-sent it after a lost worker
+        task.status = state
+    elif state in FINAL_STATES:
+        result = event.get("result") or {}
+        task.status, task.result = state, result or None
+        task.finished_at = ts
+        task.error, task.error_kind = result.get("error"), result.get("error_kind")
+        if result.get("started_at") and not task.started_at:
+            task.started_at = result["started_at"]
+
+
+class Recorder:
+    """One consumer of the group; ``start()`` runs it on a daemon thread until ``stop()``."""
+
+    def __init__(self, app: Flask, name: str | None = None):
+        self.app = app
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.client: redis.Redis = redis_client(app)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._housekept = 0.0
+
+    def start(self) -> Recorder:
+        self._thread = threading.Thread(target=self.run, name="recorder", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """Record until stopped; Redis or database outages are waited out, never fatal."""
+        log.info("recorder %s started", self.name)
+        while not self._stop.is_set():
+            try:
+                self.ensure_group()
+                self.poll(BLOCK_MS)
+                if time.monotonic() - self._housekept > HOUSEKEEPING_S:
+                    self.housekeeping()
+            except (redis.RedisError, SQLAlchemyError, OSError) as exc:
+                log.warning("recorder: %s; trying again", exc)
+                with self.app.app_context():
+                    db.session.rollback()
+                self._stop.wait(1)
+            except Exception:  # never let the thread die: log it, wait, go on
+                log.exception("recorder: unexpected error")
+                self._stop.wait(1)
+
+    def ensure_group(self) -> None:
+        try:  # from the start of the stream: nothing written before the first start is missed
+            self.client.xgroup_create(ALL_EVENTS_STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def poll(self, block_ms: int = BLOCK_MS) -> int:
+        """Read and record new entries; return how many were handled."""
+        answer = self.client.xreadgroup(GROUP, self.name, {ALL_EVENTS_STREAM: ">"}, count=BATCH,
+                                        block=block_ms)
+        return self._handle(answer[0][1] if answer else [])
+
+    def reclaim(self) -> int:
+        """Take over entries another consumer read but never acknowledged (it died)."""
+        _, entries, *_ = self.client.xautoclaim(ALL_EVENTS_STREAM, GROUP, self.name,
+                                                min_idle_time=RECLAIM_IDLE_MS, start_id="0-0", count=BATCH)
+        return self._handle(entries)
+
+    def _handle(self, entries: list) -> int:
+        with self.app.app_context():
+            for entry_id, fields in entries:
+                if fields:  # a trimmed entry comes back empty: nothing to record
+                    record_event(fields.get(TASK_FIELD, ""), decode(fields))
+                self.client.xack(ALL_EVENTS_STREAM, GROUP, entry_id)
+        return len(entries)
+
+    def housekeeping(self) -> None:
+        """Reclaim orphaned entries, end tasks whose worker vanished, forget dead consumers."""
+        self._housekept = time.monotonic()
+        self.reclaim()
+        with self.app.app_context():
+            reaper.reap(self.app)
+        for consumer in self.client.xinfo_consumers(ALL_EVENTS_STREAM, GROUP):
+            if consumer["pending"] == 0 and consumer["idle"] > STALE_CONSUMER_MS:
+                self.client.xgroup_delconsumer(ALL_EVENTS_STREAM, GROUP, consumer["name"])
+
