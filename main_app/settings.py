@@ -76,6 +76,11 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     login_rate_limit: str = "10 per minute"
     session_cookie_secure: bool = False
+    # the recorder's housekeeping: how often, and when a running task counts as orphaned
+    housekeeping_s: float = 10.0
+    vanished_quiet_s: float = 30.0
+    vanished_confirm_s: float = 20.0
+    reclaim_idle_ms: int = 30_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -100,6 +105,10 @@ class Settings:
             max_body_bytes=env_int("MAX_BODY_BYTES", 256 * 1024, minimum=1024),
             login_rate_limit=env_str("LOGIN_RATE_LIMIT", "10 per minute"),
             session_cookie_secure=env_bool("SESSION_COOKIE_SECURE", production),
+            housekeeping_s=env_int("RECORDER_HOUSEKEEPING_S", 10, minimum=1),
+            vanished_quiet_s=env_int("VANISHED_AFTER_S", 30, minimum=1),
+            vanished_confirm_s=env_int("VANISHED_CONFIRM_S", 20, minimum=1),
+            reclaim_idle_ms=env_int("RECORDER_RECLAIM_IDLE_MS", 30_000, minimum=100),
         )
 
 

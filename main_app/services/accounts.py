@@ -77,11 +77,26 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
 
 def user_for_token(secret: str) -> User | None:
     """The active owner of a live token (and note when it was used), else None."""
+    try:
+        return check_token(secret)
+    except AccountError:
+        return None
+
+
+def check_token(secret: str) -> User:
+    """The active owner of a live token (noting when it was used); ``AccountError`` says why
+    the token is refused (unknown, revoked, or its account deactivated)."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        return None
+        raise AccountError(f"this is not a Pilothouse API token (they start with '{TOKEN_PREFIX}')")
     record = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
-    if record is None or record.revoked_at is not None or not record.user.active:
-        return None
+    if record is None:
+        raise AccountError("this API token is unknown: check it, or create a new one")
+    if record.revoked_at is not None:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(record.revoked_at))
+        raise AccountError(f"this API token ({record.prefix}..., {record.name!r}) was revoked on {when}; "
+                           "create a new one")
+    if not record.user.active:
+        raise AccountError("the account of this API token is deactivated")
     now = time.time()
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_EVERY_S:
         record.last_used_at = now

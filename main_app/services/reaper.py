@@ -1,10 +1,11 @@
 """Tasks whose worker vanished: found by the recorder, given to another worker or ended.
 
-A running task's worker keeps the task's run lock alive (TTL 15 s, set every 5 s). When the
-lock is gone on two looks ``CONFIRM_S`` apart and the task has not ended, the process that ran
-it is gone (a container killed without a chance to hand the task back). While attempts remain
-the task is sent again (recorded as a retry); after the last one it fails with that reason.
-The result is also stored where the worker looks first, so a late redelivery never runs it.
+A running task's worker keeps the task's run lock alive (TTL 15 s, set every 5 s). When a
+task has been quiet for ``VANISHED_AFTER_S``, its lock is gone on two looks
+``VANISHED_CONFIRM_S`` apart and it has not ended, the process that ran it is gone (a
+container killed without a chance to hand the task back). While attempts remain the task is
+sent again (recorded as a retry); after the last one it fails with that reason. The result
+is also stored where the worker looks first, so a late redelivery never runs it.
 """
 
 from __future__ import annotations
@@ -29,26 +30,24 @@ from worker.spec.channels import (
 )
 
 log = logging.getLogger(__name__)
-QUIET_S = 30  # no event for this long before a running task is looked at
-CONFIRM_S = 20  # the lock must stay gone this long (longer than its TTL)
 REAPER_LOCK = "pilothouse:recorder:reaper"
 _missing_since: dict[str, float] = {}
 
 
 def reap(app: Flask) -> list[str]:
     """One pass (one process of the fleet at a time); returns the ids of the tasks it acted on."""
-    client = redis_client(app)
-    if not client.set(REAPER_LOCK, "1", nx=True, ex=10):
+    client, settings = redis_client(app), app.config["PILOTHOUSE"]
+    if not client.set(REAPER_LOCK, "1", nx=True, ex=max(int(settings.housekeeping_s), 1)):
         return []
     now, acted = time.time(), []
     quiet = db.session.scalars(select(Task).where(
-        Task.status.in_(("running", "retrying")), Task.last_event_at < now - QUIET_S)).all()
+        Task.status.in_(("running", "retrying")), Task.last_event_at < now - settings.vanished_quiet_s)).all()
     for task in quiet:
         if client.exists(run_lock_key(task.id)):
             _missing_since.pop(task.id, None)
             continue
         first = _missing_since.setdefault(task.id, now)
-        if now - first < CONFIRM_S:
+        if now - first < settings.vanished_confirm_s:
             continue
         _missing_since.pop(task.id, None)
         handle_vanished(app, task)

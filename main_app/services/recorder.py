@@ -5,7 +5,7 @@ Workers append each event to the stream of all tasks (``pilothouse:events``) as 
 task's own. Every main-app process runs a ``Recorder`` thread in the consumer group
 ``recorder``: it reads new entries, records each (``record_event`` is idempotent: an event is
 stored at most once, by its id), and acknowledges it only then. An entry a crashed process
-read but never acknowledged is claimed by another after ``RECLAIM_IDLE_MS``. The group keeps
+read but never acknowledged is claimed by another after ``RECORDER_RECLAIM_IDLE_MS``. The group keeps
 its place in the stream, so a main app that was down catches up when it starts.
 """
 
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 GROUP = "recorder"
 BATCH = 100
 BLOCK_MS = 2000
-RECLAIM_IDLE_MS = 30_000
-HOUSEKEEPING_S = 10.0
 STALE_CONSUMER_MS = 3600_000
 
 
@@ -95,6 +93,7 @@ class Recorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._housekept = 0.0
+        self.reclaim_idle_ms = app.config["PILOTHOUSE"].reclaim_idle_ms
 
     def start(self) -> Recorder:
         self._thread = threading.Thread(target=self.run, name="recorder", daemon=True)
@@ -113,7 +112,7 @@ class Recorder:
             try:
                 self.ensure_group()
                 self.poll(BLOCK_MS)
-                if time.monotonic() - self._housekept > HOUSEKEEPING_S:
+                if time.monotonic() - self._housekept > self.app.config["PILOTHOUSE"].housekeeping_s:
                     self.housekeeping()
             except (redis.RedisError, SQLAlchemyError, OSError) as exc:
                 log.warning("recorder: %s; trying again", exc)
@@ -140,7 +139,8 @@ class Recorder:
     def reclaim(self) -> int:
         """Take over entries another consumer read but never acknowledged (it died)."""
         _, entries, *_ = self.client.xautoclaim(ALL_EVENTS_STREAM, GROUP, self.name,
-                                                min_idle_time=RECLAIM_IDLE_MS, start_id="0-0", count=BATCH)
+                                                min_idle_time=self.reclaim_idle_ms, start_id="0-0",
+                                                count=BATCH)
         return self._handle(entries)
 
     def _handle(self, entries: list) -> int:

@@ -10,13 +10,15 @@ import redis
 from flask import current_app
 from kombu.exceptions import OperationalError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from main_app.extensions import db
 from main_app.models import Task, User
 from main_app.services import streams
 from main_app.services.broker import celery_client, redis_client
+from main_app.services.worker_client import WorkerUnavailable
 from worker.spec import TASK_NAME, RunRequest, SpecError, parse_spec
-from worker.spec.channels import TASK_STREAM_TTL_S, cancel_key, result_key, time_limit_for
+from worker.spec.channels import TASK_STREAM_TTL_S, cancel_key, result_key, run_lock_key, time_limit_for
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -44,17 +46,22 @@ def submit(owner: User, raw_spec: Any, idempotency_key: str | None = None) -> tu
     if idempotency_key is not None:
         idempotency_key = idempotency_key.strip()
         if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-            raise TaskError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-        earlier = db.session.scalar(select(Task).where(Task.owner_id == owner.id,
-                                                       Task.idempotency_key == idempotency_key))
+            raise TaskError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters "
+                                 f"(got {len(idempotency_key)})")
+        earlier = _same_key(owner, idempotency_key, raw_spec)
         if earlier is not None:
-            if earlier.spec != raw_spec:
-                raise TaskError(409, "this Idempotency-Key was used for another spec; use a new key")
             return earlier, False
     task = Task(owner_id=owner.id, name=spec.name, spec=raw_spec, status="queued",
                 idempotency_key=idempotency_key)
     db.session.add(task)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent request with the same Idempotency-Key won the race
+        db.session.rollback()
+        earlier = _same_key(owner, idempotency_key, raw_spec) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier, False
     try:
         enqueue(task, owner, spec.timeout_s)
     except (redis.RedisError, OperationalError) as exc:
@@ -62,6 +69,15 @@ def submit(owner: User, raw_spec: Any, idempotency_key: str | None = None) -> tu
         db.session.commit()
         raise TaskError(503, f"the task queue (Redis) is unreachable, nothing was queued: {exc}") from None
     return task, True
+
+
+def _same_key(owner: User, key: str, raw_spec: dict[str, Any]) -> Task | None:
+    """The owner's task made with this Idempotency-Key (409 when it was for another spec)."""
+    earlier = db.session.scalar(select(Task).where(Task.owner_id == owner.id, Task.idempotency_key == key))
+    if earlier is not None and earlier.spec != raw_spec:
+        raise TaskError(409, f"this Idempotency-Key was used for another spec (task {earlier.id}); "
+                             "use a new key for a new task")
+    return earlier
 
 
 def enqueue(task: Task, owner: User, timeout_s: float, **queued_fields: Any) -> None:
@@ -80,7 +96,9 @@ def cancel(task: Task, worker: Any) -> str:
         raise TaskError(409, f"task {task.id} already {task.status}")
     client = redis_client()
     client.set(cancel_key(task.id), "1", ex=24 * 3600)
-    if task.status == "queued":
+    # the database learns of a start a moment late: a task a worker holds is running already
+    # (the worker takes the run lock before it checks the cancel flag set above)
+    if task.status == "queued" and not client.exists(run_lock_key(task.id)):
         celery_client().control.revoke(task.id)
         now = time.time()
         result = {"task_id": task.id, "status": "cancelled", "error": "cancelled before it started",
@@ -93,8 +111,13 @@ def cancel(task: Task, worker: Any) -> str:
         return "removed from the queue"
     try:
         worker.cancel(task.id)
-    except Exception:  # noqa: BLE001 (the cancel key above stops it anyway: the worker polls it)
-        current_app.logger.warning("worker API cancel of %s failed; the cancel flag stands", task.id)
+    except WorkerUnavailable as exc:
+        if exc.status == 409:  # it ended meanwhile (the database has not heard yet)
+            client.delete(cancel_key(task.id))
+            raise TaskError(409, f"task {task.id} has already finished") from None
+        # the cancel key above stops it anyway: the worker polls it
+        current_app.logger.warning("worker API cancel of %s failed (%s); the cancel flag stands",
+                                   task.id, exc)
     return "stopping"
 
 
