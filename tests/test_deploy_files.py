@@ -161,3 +161,36 @@ def test_requirements_are_installed_before_the_code_is_copied():
     pip = next(i for i, (k, a) in enumerate(steps) if k == "RUN" and "pip install" in a)
     copy_all = next(i for i, (k, a) in enumerate(steps) if k == "COPY" and a.split()[0] == ".")
     assert copy_reqs < pip < copy_all
+
+
+# -- railway-main.json -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def main_railway() -> dict:
+    return json.loads((ROOT / "railway-main.json").read_text())
+
+
+def test_main_railway_json_validates_against_railways_schema(railway_schema, main_railway):
+    import jsonschema
+
+    validator_class = jsonschema.validators.validator_for(railway_schema)
+    errors = sorted(validator_class(railway_schema).iter_errors(main_railway), key=lambda e: e.path)
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
+
+
+def test_main_railway_json_deploys_what_the_tests_serve(main_railway):
+    """The start and pre-deploy commands are the ones tests/fixtures/main_app.py runs."""
+    from tests.fixtures import main_app
+
+    deploy = main_railway["deploy"]
+    source = Path(main_app.__file__).read_text()
+    assert deploy["startCommand"] == "gunicorn -c main_app/gunicorn_conf.py 'main_app:create_app()'"
+    assert '"-c", "main_app/gunicorn_conf.py", "main_app:create_app()"' in source
+    assert deploy["preDeployCommand"] == ["flask --app main_app db upgrade"]
+    assert '"--app", "main_app", *args' in source and 'self.flask("db", "upgrade")' in source
+    assert deploy["healthcheckPath"] == "/health" and deploy["restartPolicyType"] == "ON_FAILURE"
+    # gunicorn binds PORT, the port Railway routes to and health-checks
+    assert "os.environ.get('PORT'" in (ROOT / "main_app" / "gunicorn_conf.py").read_text()
+    # built from the repository root: Railpack finds the main app's requirements there
+    assert (ROOT / "requirements.txt").is_file() and not (ROOT / "Dockerfile").exists()
