@@ -2,13 +2,17 @@
 SPEC ?= examples/hello.json
 RUN_ARGS = $(if $(BASE_URL),--base-url "$(BASE_URL)")
 
-.PHONY: run test lint bench clean bootstrap
+.PHONY: run test lint bench spec clean bootstrap
 
 bootstrap:
 	bash scripts/bootstrap.sh
 
 run:
-	bash scripts/run.sh "$(SPEC)" $(RUN_ARGS)
+	bash scripts/run.sh
+
+# one spec in this process (no queue, no worker), against the demo site or BASE_URL
+spec: bootstrap
+	.venv/bin/python -m worker.run "$(SPEC)" $(RUN_ARGS)
 
 test:
 	bash scripts/test.sh $(PYTEST_ARGS)
@@ -18,6 +22,8 @@ lint: bootstrap
 
 bench: bootstrap
 	.venv/bin/python bench/engine.py
+	.venv/bin/python bench/worker.py
+	.venv/bin/python bench/api.py
 
 clean:
-	rm -rf .venv artifacts .pytest_cache .ruff_cache
+	rm -rf .venv artifacts .run instance .pytest_cache .ruff_cache test-output

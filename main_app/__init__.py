@@ -38,6 +38,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         STARTED_AT=time.time(),
     )
     app.config.update({k: v for k, v in (config or {}).items() if k != "PILOTHOUSE"})
+    if settings.trust_proxy:  # one proxy in front (Railway's edge): its X-Forwarded-For/-Proto
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 

@@ -38,12 +38,17 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         status = exc.code or 500
-        message = exc.description if exc.description and status not in (404, 405) else MESSAGES.get(
-            status, exc.name)
+        # abort(status, "what is wrong") says it best; werkzeug's stock description (e.g. a
+        # bare abort(401), or a URL no route matches) gives way to our shorter message
+        stock = exc.description == type(exc).description
+        message = exc.description if exc.description and not stock else MESSAGES.get(status, exc.name)
         if status == 413:
             message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
         if wants_json():
-            return json_error(status, message)
+            response, status = json_error(status, message)
+            if status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="pilothouse"'
+            return response, status
         return render_template("error.html", status=status, message=message), status
 
     @app.errorhandler(Exception)

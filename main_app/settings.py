@@ -47,6 +47,12 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
     return value
 
 
+def on_railway() -> bool:
+    """Railway sets these in every deployment."""
+    names = ("RAILWAY_ENVIRONMENT", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_PROJECT_ID")
+    return any(env_str(name) for name in names)
+
+
 def database_url(raw: str) -> str:
     """SQLAlchemy's URL for ``DATABASE_URL``: ``postgres://`` (Railway's form) becomes
     ``postgresql+psycopg://``; a relative SQLite path is taken from the repository root."""
@@ -76,6 +82,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     login_rate_limit: str = "10 per minute"
     session_cookie_secure: bool = False
+    trust_proxy: bool = False  # behind Railway's proxy: client address and scheme from X-Forwarded-*
     # the recorder's housekeeping: how often, and when a running task counts as orphaned
     housekeeping_s: float = 10.0
     vanished_quiet_s: float = 30.0
@@ -86,11 +93,13 @@ class Settings:
     def from_env(cls) -> Settings:
         """Read the environment; errors name the variable."""
         secret = env_str("SECRET_KEY")
-        production = bool(env_str("RAILWAY_ENVIRONMENT")) or env_bool("PRODUCTION")
+        production = on_railway() or env_bool("PRODUCTION")
         if not secret:
             if production:
                 raise SettingsError("SECRET_KEY is not set: sessions and CSRF tokens need a secret")
             secret = "dev-only-insecure-secret-key"  # local development only (README)
+        if production and not env_str("WORKER_API_TOKEN"):
+            raise SettingsError("WORKER_API_TOKEN is not set: the worker API needs the shared secret")
         return cls(
             secret_key=secret,
             database_url=database_url(env_str("DATABASE_URL", "sqlite:///instance/pilothouse.db")),
@@ -105,6 +114,7 @@ class Settings:
             max_body_bytes=env_int("MAX_BODY_BYTES", 256 * 1024, minimum=1024),
             login_rate_limit=env_str("LOGIN_RATE_LIMIT", "10 per minute"),
             session_cookie_secure=env_bool("SESSION_COOKIE_SECURE", production),
+            trust_proxy=env_bool("TRUST_PROXY", on_railway()),
             housekeeping_s=env_int("RECORDER_HOUSEKEEPING_S", 10, minimum=1),
             vanished_quiet_s=env_int("VANISHED_AFTER_S", 30, minimum=1),
             vanished_confirm_s=env_int("VANISHED_CONFIRM_S", 20, minimum=1),

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from main_app.extensions import csrf, db
 from main_app.models import Task, User
-from main_app.services.accounts import user_for_token
+from main_app.services.accounts import AccountError, check_token
 
 
 def caller() -> User | None:
@@ -21,11 +21,12 @@ def caller() -> User | None:
     if header:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            abort(401, "use 'Authorization: Bearer <API token>'")
-        user = user_for_token(secret.strip())
-        if user is None:
-            abort(401, "this API token is unknown or revoked")
-        return user
+            abort(401, f"use 'Authorization: Bearer <API token>' (got {scheme or 'nothing'!r} "
+                       f"{'without a token' if not secret.strip() else 'as the scheme'})")
+        try:
+            return check_token(secret.strip())
+        except AccountError as exc:
+            abort(401, str(exc))
     if current_user.is_authenticated:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             csrf.protect()

@@ -41,8 +41,11 @@ def spec_schema():
 @api_login_required
 def spec_validate():
     """The editor's check: ``{"valid": true}`` or the errors, each with its place."""
+    body = json_body()
     try:
-        parse_spec(json_body())
+        if not isinstance(body, dict):  # parse_spec would read a JSON string as JSON text
+            raise SpecError([{"loc": "", "message": "a task spec must be a JSON object"}])
+        parse_spec(body)
     except SpecError as exc:
         return jsonify({"valid": False, "errors": exc.errors, "message": str(exc)})
     return jsonify({"valid": True, "errors": []})

@@ -43,6 +43,9 @@ def submit(owner: User, raw_spec: Any, idempotency_key: str | None = None) -> tu
         spec = parse_spec(raw_spec)
     except SpecError as exc:
         raise TaskError(422, f"invalid task spec: {exc}", errors=exc.errors) from None
+    nul = _nul_at(raw_spec)
+    if nul is not None:  # PostgreSQL's text cannot hold it, and no page or selector needs it
+        raise TaskError(422, f"invalid task spec: {nul['loc']}: {nul['message']}", errors=[nul])
     if idempotency_key is not None:
         idempotency_key = idempotency_key.strip()
         if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
@@ -56,7 +59,7 @@ def submit(owner: User, raw_spec: Any, idempotency_key: str | None = None) -> tu
     db.session.add(task)
     try:
         db.session.commit()
-    except IntegrityError:  # a concurrent request with the same Idempotency-Key won the race
+    except ZeroDivisionError:  # a concurrent request with the same Idempotency-Key won the race
         db.session.rollback()
         earlier = _same_key(owner, idempotency_key, raw_spec) if idempotency_key else None
         if earlier is None:
@@ -69,6 +72,27 @@ def submit(owner: User, raw_spec: Any, idempotency_key: str | None = None) -> tu
         db.session.commit()
         raise TaskError(503, f"the task queue (Redis) is unreachable, nothing was queued: {exc}") from None
     return task, True
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_nul(v) for v in value)
+
+
+def _nul_at(raw_spec: dict[str, Any]) -> dict[str, str] | None:
+    """The error of the first field holding a NUL character (U+0000), placed as spec errors are."""
+    message = "must not contain a NUL character (\\u0000)"
+    for index, step in enumerate(raw_spec.get("steps") or []):
+        for field, value in step.items():
+            if _has_nul(value):
+                return {"loc": f"steps[{index}] ({step.get('action')})", "message": f"'{field}' {message}"}
+    for field, value in raw_spec.items():
+        if field != "steps" and _has_nul(value):
+            return {"loc": field, "message": message}
+    return None
 
 
 def _same_key(owner: User, key: str, raw_spec: dict[str, Any]) -> Task | None:

@@ -15,25 +15,90 @@
       badLines.has(i + 1) ? `<span class="bad">${i + 1}</span>` : String(i + 1)).join("\n");
   }
 
-  // The line where steps[index] starts: the index-th "action" key after "steps".
-  function lineOfStep(index) {
-    const text = area.value, start = text.indexOf('"steps"');
-    if (start < 0) return null;
-    let at = start;
-    for (let i = 0; i <= index; i++) {
-      at = text.indexOf('"action"', at + 1);
-      if (at < 0) return null;
-    }
-    return text.slice(0, at).split("\n").length;
+  // Reads the JSON text like JSON.parse does, and notes where each value starts: its path
+  // ("steps[1].selector", "viewport.width") -> line number (a member's line is its key's).
+  // Not valid JSON: throws an Error whose "pos" is where the text goes wrong.
+  function scanJson(text) {
+    const lines = new Map();
+    let i = 0, line = 1, counted = 0;
+    const lineHere = () => {
+      for (; counted < i; counted++) if (text[counted] === "\n") line++;
+      return line;
+    };
+    const found = () => (i < text.length ? `'${text[i]}'` : "the end of the text");
+    const fail = (what, at = i) => {
+      const err = new Error(what);
+      err.pos = at;
+      throw err;
+    };
+    const ws = () => { while (i < text.length && " \t\r\n".includes(text[i])) i++; };
+    const string = () => {
+      const start = i++;
+      while (text[i] !== '"') {
+        if (i >= text.length || text[i] === "\n") fail("a string is not closed", start);
+        i += text[i] === "\\" ? 2 : 1;
+      }
+      i++;
+      try {
+        return JSON.parse(text.slice(start, i));
+      } catch (err) {
+        return fail("a string has a bad escape (\\)", start);
+      }
+    };
+    const value = (path) => {
+      ws();
+      if (!lines.has(path)) lines.set(path, lineHere());
+      const c = text[i];
+      if (c === "{" || c === "[") {
+        const object = c === "{", close = object ? "}" : "]";
+        i++; ws();
+        if (text[i] === close) { i++; return; }
+        for (let n = 0; ; n++) {
+          if (object) {
+            ws();
+            if (text[i] !== '"') fail(`expected a "key" in double quotes, found ${found()}`);
+            const at = lineHere(), key = string();
+            const member = path ? `${path}.${key}` : key;
+            lines.set(member, at);
+            ws();
+            if (text[i] !== ":") fail(`expected ':' after "${key}", found ${found()}`);
+            i++;
+            value(member);
+          } else {
+            value(`${path}[${n}]`);
+          }
+          ws();
+          if (text[i] === close) { i++; return; }
+          if (text[i] !== ",") fail(`expected ',' or '${close}', found ${found()}`);
+          i++;
+        }
+      }
+      if (c === '"') { string(); return; }
+      const literal = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 64));
+      if (!literal) fail(`expected a value, found ${found()}`);
+      i += literal[0].length;
+    };
+    value("");
+    ws();
+    if (i < text.length) fail(`unexpected ${found()} after the end of the spec`);
+    return lines;
   }
 
-  function lineOfField(loc) {
-    const step = /^steps\[(\d+)\]/.exec(loc || "");
-    if (step) return lineOfStep(Number(step[1]));
-    const field = /^([a-z_]+)/.exec(loc || "");
-    if (!field) return null;
-    const at = area.value.indexOf(`"${field[1]}"`);
-    return at < 0 ? null : area.value.slice(0, at).split("\n").length;
+  // The line an error is about: its field inside the step when the message names one
+  // ("unknown field 'x'", "'x' is required"), else the step, else the task's field.
+  function lineOf(error, lines) {
+    const loc = error.loc || "";
+    const step = /^steps\[(\d+)\]/.exec(loc);
+    const named = /^(?:unknown field |unknown action )?'([^']+)'/.exec(error.message || "");
+    let path = step ? `steps[${step[1]}]` : loc;
+    if (step && named) path += `.${/^unknown action/.test(error.message) ? "action" : named[1]}`;
+    while (path) {
+      if (lines.has(path)) return lines.get(path);
+      const shorter = path.replace(/(\.[^.[\]]+|\[\d+\])$/, "");
+      if (shorter === path) break;
+      path = shorter;
+    }
+    return null;
   }
 
   function escape(text) {
@@ -55,14 +120,16 @@
   }
 
   async function validate() {
-    const mine = ++seq;
-    let parsed;
+    const mine = ++seq, text = area.value;
+    let lines, parsed;
     try {
-      parsed = JSON.parse(area.value);
+      lines = scanJson(text);
+      parsed = JSON.parse(text);
     } catch (err) {
-      const pos = /position (\d+)/.exec(err.message);
-      const line = pos ? area.value.slice(0, Number(pos[1])).split("\n").length : null;
-      show([{ loc: "", message: `not valid JSON: ${err.message}`, line }]);
+      const at = err.pos ?? Number((/position (\d+)/.exec(err.message) || [])[1]);
+      const line = Number.isFinite(at) ? text.slice(0, at).split("\n").length : null;
+      const column = line ? at - text.lastIndexOf("\n", at - 1) : null;
+      show([{ loc: "", message: `not valid JSON: ${err.message}${column ? ` (column ${column})` : ""}`, line }]);
       return;
     }
     const response = await fetch("/api/v1/spec/validate", {
@@ -70,8 +137,12 @@
       body: JSON.stringify(parsed),
     });
     if (mine !== seq) return; // a newer check is on its way
-    const answer = await response.json();
-    show((answer.errors || []).map((e) => ({ ...e, line: lineOfField(e.loc) })));
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      show([{ loc: "", message: answer.error || `the check failed (HTTP ${response.status})` }]);
+      return;
+    }
+    show((answer.errors || []).map((e) => ({ ...e, line: lineOf(e, lines) })));
   }
 
   function schedule() {
@@ -107,5 +178,5 @@
     schedule();
   }));
   renderGutter();
-  if (!box.classList.contains("bad")) validate();
+  validate(); // also marks the lines of the errors the server found in a posted spec
 })();

@@ -10,7 +10,10 @@ const backButton = document.getElementById("hand-back");
 const controlNote = document.getElementById("control-note");
 const log = document.getElementById("log");
 const FINAL = ["succeeded", "failed", "cancelled", "timed_out"];
+const MAX_RETRIES = 40;
 let rfb = null, mode = "view", status = root.dataset.status, ended = FINAL.includes(status);
+const renderedEnded = ended; // the server rendered the whole result: the replay only fills the log
+let RFB = null, loads = 0, connectSeq = 0, retryTimer = null, retries = 0;
 
 function stepItem(index) {
   return document.querySelector(`#steps [data-index="${index === null ? "start" : index}"]`);
@@ -25,6 +28,19 @@ function setStatus(state) {
   if (takeButton) takeButton.hidden = state !== "running" || mode === "control";
 }
 
+function setLive(text, kind = "") {
+  liveStatus.textContent = text;
+  liveStatus.className = `small live-status ${kind}`.trim();
+}
+
+function markStarted(ts) {
+  const started = document.getElementById("started");
+  if (!started || !started.hidden) return;
+  started.querySelector("time").textContent = "just now";
+  started.querySelector("time").title = new Date((ts || Date.now() / 1000) * 1000).toLocaleString();
+  started.hidden = false;
+}
+
 function note(text, ts) {
   const item = document.createElement("li");
   const when = new Date((ts || Date.now() / 1000) * 1000).toLocaleTimeString();
@@ -32,22 +48,33 @@ function note(text, ts) {
   log.appendChild(item);
 }
 
+function stateText(event) {
+  const state = event.state, error = event.result?.error;
+  if (state === "running") {
+    return `running on ${event.worker_id || "a worker"}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ""}`;
+  }
+  if (state === "retrying") return `retrying: ${event.reason || "the previous attempt did not finish"}`;
+  return `${state.replace("_", " ")}${error && error !== state ? `: ${error}` : ""}`;
+}
+
 function onState(event) {
   const state = event.state;
+  note(stateText(event), event.ts);
+  if (renderedEnded) return;
   if (state === "running") {
     if ((event.attempt || 1) > 1) {
-      document.querySelectorAll("#steps .step").forEach((li) => { li.className = "step pending"; });
+      document.querySelectorAll("#steps .step").forEach((li) => {
+        li.className = "step pending";
+        li.querySelector(".took").textContent = "";
+        li.querySelector(".err").textContent = "";
+      });
     }
-    note(`running on ${event.worker_id || "a worker"}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ""}`, event.ts);
     setStatus("running");
-    connect("view");
+    markStarted(event.ts);
+    connect("view", (event.attempt || 1) > 1); // a new attempt runs on a new display
   } else if (state === "retrying") {
-    note(`retrying: ${event.reason || "the previous attempt did not finish"}`, event.ts);
     setStatus("retrying");
-  } else if (state === "queued") {
-    note("queued", event.ts);
   } else if (FINAL.includes(state)) {
-    note(`${state.replace("_", " ")}${event.result?.error ? `: ${event.result.error}` : ""}`, event.ts);
     setStatus(state);
     finish();
   }
@@ -55,7 +82,7 @@ function onState(event) {
 
 function onStep(event, started) {
   const li = stepItem(event.index);
-  if (!li) return;
+  if (!li || renderedEnded) return;
   li.className = `step ${started ? "running" : event.status}`;
   if (!started) {
     li.querySelector(".took").textContent = `${Math.round(event.duration_ms)} ms`;
@@ -79,18 +106,49 @@ function follow() {
   source.onopen = () => { document.getElementById("timeline-status").textContent = ended ? "" : "live"; };
 }
 
-async function connect(wanted) {
-  if (ended || root.dataset.liveView !== "yes") return;
-  if (rfb && mode === wanted) return;
-  if (rfb) { rfb._pilothouseReplaced = true; rfb.disconnect(); }
-  mode = wanted;
-  let RFB;
-  try {
-    ({ default: RFB } = await import(`/live/${taskId}/novnc/core/rfb.js`));
-  } catch (err) {
-    liveStatus.textContent = "the live view is not available (the task may have ended)";
+// noVNC's client comes from the worker running the task, through the gateway; it is there
+// only once the worker registered the task's live session, so a failed load is retried.
+async function loadRFB() {
+  if (!RFB) {
+    const retry = loads++ ? `?retry=${loads}` : ""; // a failed module load is not fetched again
+    ({ default: RFB } = await import(`/live/${taskId}/novnc/core/rfb.js${retry}`));
+  }
+  return RFB;
+}
+
+function retryLater(text) {
+  clearTimeout(retryTimer);
+  if (ended || !["running", "retrying"].includes(status)) return;
+  if (retries >= MAX_RETRIES) {
+    setLive("the live view is not available", "off");
     return;
   }
+  setLive(text);
+  retryTimer = setTimeout(() => connect(mode), Math.min(500 * 2 ** Math.min(retries, 3), 4000));
+  retries += 1;
+}
+
+function drop() {
+  if (!rfb) return;
+  rfb._pilothouseReplaced = true;
+  rfb.disconnect();
+  rfb = null;
+}
+
+async function connect(wanted, fresh = false) {
+  if (ended || root.dataset.liveView !== "yes") return;
+  if (rfb && mode === wanted && !fresh) return;
+  clearTimeout(retryTimer);
+  drop();
+  mode = wanted;
+  const mine = ++connectSeq;
+  try {
+    await loadRFB();
+  } catch (err) {
+    if (mine === connectSeq) retryLater("waiting for the live view…");
+    return;
+  }
+  if (mine !== connectSeq || ended) return; // a newer connect() or the end overtook this one
   screen.innerHTML = "";
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const conn = new RFB(screen, `${scheme}://${location.host}/live/${taskId}/websockify?mode=${wanted}`,
@@ -99,15 +157,18 @@ async function connect(wanted) {
   conn.scaleViewport = true;
   conn.background = "#0d1117";
   conn.addEventListener("connect", () => {
-    liveStatus.textContent = wanted === "control" ? "● you have control" : "● live (view only)";
+    retries = 0;
+    setLive(wanted === "control" ? "you have control" : "live (view only)", wanted === "control" ? "control" : "on");
     screen.classList.toggle("controlled", wanted === "control");
   });
   conn.addEventListener("disconnect", () => {
     if (conn._pilothouseReplaced) return;
     rfb = null;
     screen.classList.remove("controlled");
-    if (mode === "control" && !ended) { setControl(false); connect("view"); return; }
-    liveStatus.textContent = ended ? "the task has ended" : "disconnected";
+    if (ended) { setLive("the task has ended"); return; }
+    if (mode === "control") setControl(false); // control ended elsewhere: watch again
+    mode = "view";
+    retryLater("reconnecting…");
   });
   rfb = conn;
 }
@@ -117,7 +178,6 @@ function setControl(mine) {
   takeButton.hidden = mine || status !== "running";
   backButton.hidden = !mine;
   controlNote.hidden = !mine;
-  if (!mine) mode = rfb ? mode : "view";
 }
 
 async function api(method, path) {
@@ -153,12 +213,26 @@ backButton?.addEventListener("click", async () => {
   }
 });
 
+// Once the recorder has the final state in the database, reload: the server renders the results.
+async function reloadWhenRecorded(deadline) {
+  try {
+    const task = await api("GET", `/api/v1/tasks/${taskId}`);
+    if (FINAL.includes(task.status) || Date.now() > deadline) { location.reload(); return; }
+  } catch (err) {
+    if (Date.now() > deadline) { location.reload(); return; }
+  }
+  setTimeout(() => reloadWhenRecorded(deadline), 400);
+}
+
 function finish() {
   if (ended) return;
   ended = true;
-  if (rfb) { rfb._pilothouseReplaced = true; rfb.disconnect(); rfb = null; }
-  liveStatus.textContent = "the task has ended";
-  setTimeout(() => location.reload(), 600); // show the results, rendered by the server
+  clearTimeout(retryTimer);
+  drop();
+  setControl(false);
+  if (takeButton) takeButton.hidden = true;
+  setLive("the task has ended");
+  reloadWhenRecorded(Date.now() + 20000);
 }
 
 follow();

@@ -7,6 +7,7 @@ import time
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import func, select
 
 from main_app.api.auth import visible_task
@@ -73,7 +74,7 @@ def tasks_page():
 @login_required
 def new_task():
     templates = load_templates(current_app.config["PILOTHOUSE"].demo_site_url)
-    text, errors = request.form.get("spec", ""), []
+    text, errors, chosen = request.form.get("spec", ""), [], None
     if request.method == "POST":
         try:
             raw = json.loads(text)
@@ -91,16 +92,22 @@ def new_task():
         chosen = next((t for t in templates if t["id"] == request.args["template"]), None)
         text = json.dumps(chosen["spec"], indent=2) if chosen else ""
     if not text:
-        text = json.dumps(templates[0]["spec"], indent=2) if templates else '{"version": 1, "steps": []}'
-    return render_template("new_task.html", templates=templates, text=text, errors=errors), (
-        422 if errors else 200)
+        chosen = templates[0] if templates else None
+        text = json.dumps(chosen["spec"], indent=2) if chosen else '{"version": 1, "steps": []}'
+    # Not Jinja's tojson: it sorts keys, and a template must read in its own order.
+    return render_template("new_task.html", templates=templates, text=text, errors=errors,
+                           chosen=chosen["id"] if chosen else None,
+                           templates_json=htmlsafe_json_dumps(templates)), 422 if errors else 200
 
 
 @bp.get("/tasks/<task_id>")
 @login_required
 def task_page(task_id: str):
     task = visible_task(task_id, current_user)
-    return render_template("task.html", task=task, info=tasks.describe(task),
+    # An ended task's timeline comes from its recorded result (the page replays no state).
+    done = {"start" if s.get("index") is None else str(s["index"]): s
+            for s in (task.result or {}).get("steps") or [] if isinstance(s, dict)} if task.final else {}
+    return render_template("task.html", task=task, info=tasks.describe(task), done=done,
                            artifacts=artifacts.listed(task), is_owner=task.owner_id == current_user.id)
 
 
