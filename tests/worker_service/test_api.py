@@ -25,7 +25,8 @@ from worker.spec.channels import events_stream, result_key, slot_key
 pytestmark = pytest.mark.slow
 
 PROTECTED = [("GET", "/api/sessions"), ("GET", "/metrics"), ("POST", "/api/automation"),
-             ("POST", "/api/sessions/some-task/cancel")]
+             ("POST", "/api/sessions/some-task/cancel"), ("POST", "/api/sessions/some-task/control"),
+             ("DELETE", "/api/sessions/some-task/control")]
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
@@ -190,3 +191,20 @@ def test_metrics_count_tasks_and_expose_slots(stack, pages):
     assert after[count] == before.get(count, 0) + 1
     assert after[("pilothouse_step_duration_seconds_count", (("action", "goto"),))] >= 1
     assert ("pilothouse_queue_wait_seconds_count", ()) in after
+
+
+def test_control_of_a_task_that_is_not_running_or_asked_for_badly_is_refused(stack, rclient, pages):
+    assert stack.api("POST", "/api/sessions/no-such-task/control", json={"by": "alice"}).status_code == 404
+    gate = new_task_id()
+    response = stack.api("POST", "/api/automation", json={"spec": gated_spec(pages, gate), "owner": "alice"})
+    task_id = response.json()["task_id"]
+    try:
+        wait_state(rclient, task_id, "running")
+        for body in ({}, {"by": ""}, {"by": 5}, {"by": "x" * 201}):
+            refused = stack.api("POST", f"/api/sessions/{task_id}/control", json=body)
+            assert refused.status_code == 400 and "'by' is required" in refused.json()["error"], body
+        assert stack.api("DELETE", f"/api/sessions/{task_id}/control").json()["released"] is False
+        assert not any(e["type"] == "control" for e in events(rclient, task_id))
+    finally:
+        pages.open(gate)
+    wait_final(rclient, task_id)
