@@ -27,6 +27,11 @@ def _login_limit() -> str:
     return current_app.config["PILOTHOUSE"].login_rate_limit
 
 
+def _failed(response) -> bool:
+    """Only failed attempts count towards the limit: signing in often is not guessing."""
+    return response.status_code == 401
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site (no scheme, no host): no open redirect."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
@@ -35,9 +40,9 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address,
+@limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address, deduct_when=_failed,
                error_message="too many sign-in attempts from your address; wait a minute")
-@limiter.limit(_login_limit, methods=["POST"],
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed,
                key_func=lambda: "email:" + normalise_email(request.form.get("email", "")),
                error_message="too many sign-in attempts for this account; wait a minute")
 def login():
