@@ -70,12 +70,8 @@ def handle_vanished(app: Flask, task: Task) -> None:
                      reason=f"{who} stopped answering while running it; queued again")
         enqueue(task, task.owner, float(task.spec.get("timeout_s", 120)), attempt=attempts + 1)
         return
-    now = time.time()
     message = (f"{who} stopped answering while running it, and it was tried {attempts} times "
                f"(the most allowed): the worker vanished")
-    result = {"task_id": task.id, "status": "failed", "error": message, "error_kind": "worker_lost",
-              "steps": [], "extracted": {}, "artifacts": [], "final_url": None, "title": None,
-              "console_errors": [], "blocked_requests": [], "started_at": task.started_at or now,
-              "finished_at": now, "duration_ms": 0}
+    result = streams.ended_result(task.id, "failed", message, "worker_lost", started_at=task.started_at)
     if client.set(result_key(task.id), json.dumps(result), ex=TASK_STREAM_TTL_S, nx=True):
         streams.emit(client, task.id, "state", state="failed", result=result)

@@ -6,10 +6,12 @@ The format is the contract's (``worker.spec.channels``): one JSON document per e
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
 
+from worker.spec import TaskResult
 from worker.spec.channels import EVENT_FIELD, append_event, events_stream
 
 
@@ -40,3 +42,11 @@ def read_after(client: redis.Redis, task_id: str, after: str = "", block_ms: int
 
 def stream_exists(client: redis.Redis, task_id: str) -> bool:
     return bool(client.exists(events_stream(task_id)))
+
+
+def ended_result(task_id: str, status: str, error: str, kind: str, started_at: float | None = None) -> dict:
+    """The result of a task the main app ends itself (cancelled in the queue, worker lost),
+    in the contract's shape, so it reads like any worker's result."""
+    now = time.time()
+    return TaskResult(task_id=task_id, status=status, error=error, error_kind=kind,
+                      started_at=started_at or now, finished_at=now, duration_ms=0).model_dump(mode="json")
