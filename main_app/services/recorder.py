@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from main_app.extensions import db
 from main_app.models import FINAL_STATES, Task, TaskEvent
-from main_app.services import reaper
+from main_app.services import artifacts, reaper
 from main_app.services.broker import redis_client
 from main_app.services.streams import decode
 from worker.spec.channels import ALL_EVENTS_STREAM, TASK_FIELD
@@ -58,6 +58,8 @@ def record_event(task_id: str, event: dict[str, Any]) -> bool:
     except IntegrityError:  # another process recorded it at the same moment
         db.session.rollback()
         return False
+    if task.final and event.get("type") == "state" and event.get("state") == task.status:
+        artifacts.collect(task_id, task.result or {})
     return True
 
 

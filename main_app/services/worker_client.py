@@ -24,14 +24,17 @@ class WorkerClient:
         self.base_url, self.token, self.timeout = base_url.rstrip("/"), token, timeout
         self.http = requests.Session()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            response = self.http.request(method, f"{self.base_url}{path}", headers=headers,
-                                         timeout=self.timeout, **kwargs)
+            return self.http.request(method, f"{self.base_url}{path}", headers=headers, timeout=self.timeout,
+                                     **kwargs)
         except requests.RequestException as exc:
             raise WorkerUnavailable(f"the worker API at {self.base_url} did not answer: "
                                     f"{type(exc).__name__}") from None
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, **kwargs)
         try:
             body = response.json()
         except ValueError:
@@ -39,6 +42,13 @@ class WorkerClient:
         if response.status_code >= 400 and path != "/health":
             raise WorkerUnavailable(body.get("error") or f"HTTP {response.status_code}", response.status_code)
         return {**body, "http_status": response.status_code}
+
+    def artifact(self, task_id: str, filename: str) -> bytes:
+        """A file of a task from the worker's own artifact store."""
+        response = self._request("GET", f"/api/artifacts/{task_id}/{filename}")
+        if response.status_code != 200:
+            raise WorkerUnavailable(f"the worker has no {filename} of task {task_id}", response.status_code)
+        return response.content
 
     def health(self) -> dict[str, Any]:
         """``/health`` (200 or 503, with the failing parts)."""

@@ -3,7 +3,8 @@ the main app was down while the task ran, when a recorder died holding entries, 
 replicas recording at once, and when the worker running a task vanished.
 
 These tests run a deployment of their own (Redis database 5, a worker stack, a main app on
-SQLite): a second main app on the same Redis would take this one's events.
+SQLite): a second main app on the same Redis would take this one's events. As on Railway, the
+two services do not share an artifact store: the main app copies artifacts from the worker.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Deployment:
         self.redis_url, self.workdir = redis_server.url(DB), workdir
         self.client = redis.Redis.from_url(self.redis_url, decode_responses=True)
         self.stacks: list[WorkerStack] = []
-        self.artifacts = workdir / "artifacts"
+        self.artifacts = workdir / "artifacts"  # the worker's
+        self.main_artifacts = workdir / "main-artifacts"  # the main app's own store
         self.main: MainAppServer | None = None
 
     def start_worker(self) -> WorkerStack:
@@ -48,7 +50,7 @@ class Deployment:
     def start_main(self, **extra_env: str) -> MainAppServer:
         worker = self.stacks[0]
         self.main = MainAppServer(self.workdir / "main", redis_url=self.redis_url, worker_url=worker.api_url,
-                                  worker_token=worker.token, artifacts_dir=self.artifacts,
+                                  worker_token=worker.token, artifacts_dir=self.main_artifacts,
                                   extra_env={**FAST_REAPER, **extra_env})
         return self.main.start()
 
@@ -116,6 +118,20 @@ def test_a_task_nobody_watches_reaches_the_database_once(deployment, user, pages
     assert assert_recorded_once(deployment, task_id)[0]["state"] == "queued"
 
 
+def test_the_main_app_keeps_a_copy_of_the_artifacts_of_a_worker_it_does_not_share_a_store_with(
+        deployment, user, pages):
+    spec = {**quick_spec(pages), "steps": [{"action": "screenshot", "name": "proof"}]}
+    task_id = user.api("POST", "/api/v1/tasks", json=spec).json()["id"]
+    assert wait_db_final(deployment.main, task_id)[0] == "succeeded"
+    copy = deployment.main_artifacts / task_id / "proof.png"
+    original = deployment.artifacts / task_id / "proof.png"
+    wait_until(copy.is_file, 10, "the recorder to copy the screenshot into the main app's store")
+    assert copy.read_bytes() == original.read_bytes()
+    original.unlink()  # the worker's container is gone: the main app still serves it
+    served = user.api("GET", f"/api/v1/tasks/{task_id}/artifacts/proof.png")
+    assert served.status_code == 200 and served.content == copy.read_bytes()
+
+
 def test_a_task_that_ran_while_the_main_app_was_down_is_recorded_when_it_is_back(deployment, user, pages):
     gate = new_task_id()
     task_id = user.api("POST", "/api/v1/tasks", json=gated_spec(pages, gate)).json()["id"]
@@ -154,8 +170,8 @@ def test_entries_a_recorder_read_but_never_acknowledged_are_reclaimed(deployment
 def test_two_replicas_record_each_event_once(deployment, user, pages):
     replica = MainAppServer(deployment.workdir / "replica", redis_url=deployment.redis_url,
                             worker_url=deployment.stacks[0].api_url, worker_token="recorder-tests",
-                            artifacts_dir=deployment.artifacts, database_url=deployment.main.database_url,
-                            extra_env=FAST_REAPER)
+                            artifacts_dir=deployment.main_artifacts,
+                            database_url=deployment.main.database_url, extra_env=FAST_REAPER)
     replica.start()
     try:
         ids = [user.api("POST", "/api/v1/tasks", json=quick_spec(pages)).json()["id"] for _ in range(6)]

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 PROTECTED = [("GET", "/api/sessions"), ("GET", "/metrics"), ("POST", "/api/automation"),
              ("POST", "/api/sessions/some-task/cancel"), ("POST", "/api/sessions/some-task/control"),
-             ("DELETE", "/api/sessions/some-task/control")]
+             ("DELETE", "/api/sessions/some-task/control"), ("GET", "/api/artifacts/some-task/shot.png")]
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
@@ -208,3 +208,17 @@ def test_control_of_a_task_that_is_not_running_or_asked_for_badly_is_refused(sta
     finally:
         pages.open(gate)
     wait_final(rclient, task_id)
+
+
+def test_a_tasks_artifacts_are_served_to_the_main_app(stack, pages):
+    spec = {"version": 1, "start_url": pages.url("/colour?c=8b0000&title=Shot"),
+            "steps": [{"action": "screenshot", "name": "shot"}]}
+    result = stack.api("POST", "/api/automation?wait=60", json={"spec": spec}).json()
+    (shot,) = result["artifacts"]
+    task_id, filename = shot["key"].split("/")
+    served = stack.api("GET", f"/api/artifacts/{task_id}/{filename}")
+    assert served.status_code == 200 and served.headers["Content-Type"] == "image/png"
+    assert served.content.startswith(b"\x89PNG") and len(served.content) == shot["size_bytes"]
+    for path in (f"/api/artifacts/{task_id}/nope.png", f"/api/artifacts/{task_id}/..%2F..%2Fetc%2Fpasswd",
+                 f"/api/artifacts/..%2F{task_id}/{filename}", f"/api/artifacts/{task_id}/.hidden"):
+        assert stack.api("GET", path).status_code == 404, path

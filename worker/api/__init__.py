@@ -12,7 +12,8 @@ from celery import Celery
 from flask import Flask
 
 from worker.api import errors, routes
-from worker.settings import SettingsError, WorkerSettings
+from worker.engine.artifacts import LocalArtifactStore
+from worker.settings import SettingsError, WorkerSettings, artifacts_dir_from_url, env_str
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -29,6 +30,7 @@ def create_app(settings: WorkerSettings | None = None) -> Flask:
         "redis": redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5),
         "celery": Celery("pilothouse-api", broker=settings.redis_url, backend=settings.redis_url),
         "started": time.time(),
+        "artifacts": LocalArtifactStore(artifacts_dir_from_url(env_str("ARTIFACTS_URL", "file://./artifacts"))),
     }
     app.extensions["pilothouse"]["celery"].conf.update(
         task_serializer="json", accept_content=["json"], result_serializer="json")

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
 
 from worker.api.errors import error
 from worker.api.health import check
@@ -21,6 +21,7 @@ from worker.spec.channels import cancel_key, result_key, time_limit_for
 bp = Blueprint("api", __name__)
 MAX_WAIT_S = 120
 CANCEL_TTL_S = 24 * 3600
+CONTENT_TYPES = {".png": "image/png", ".pdf": "application/pdf", ".zip": "application/zip"}
 
 
 def _ctx() -> dict[str, Any]:
@@ -160,6 +161,19 @@ def release(task_id: str):
     if by:
         TaskEvents(_ctx()["redis"], task_id).emit("control", state="released", by=by)
     return jsonify({"task_id": task_id, "released": bool(by), "by": by}), 200
+
+
+@bp.get("/api/artifacts/<task_id>/<filename>")
+def artifact(task_id: str, filename: str):
+    """A file a task on this worker wrote to its local artifact store (the main app copies
+    them from here when the two services do not share one)."""
+    try:
+        path = _ctx()["artifacts"].path(f"{task_id}/{filename}")
+    except ValueError:
+        return error(404, f"no artifact {filename!r} of task {task_id}")
+    if not path.is_file():
+        return error(404, f"no artifact {filename!r} of task {task_id} on this worker")
+    return send_file(path, mimetype=CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
 
 
 @bp.get("/metrics")
