@@ -3,6 +3,7 @@ methods need the page's CSRF token, sent as ``X-CSRFToken``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -13,6 +14,8 @@ from flask_login import current_user
 from main_app.extensions import csrf, db
 from main_app.models import Task, User
 from main_app.services.accounts import AccountError, check_token
+
+TASK_ID = re.compile(r"[0-9A-Za-z_.-]{1,36}")  # ids are UUIDs: anything else is no task of ours
 
 
 def caller() -> User | None:
@@ -49,7 +52,7 @@ def api_login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 def visible_task(task_id: str, user: User) -> Task:
     """The task when ``user`` may see it (its owner or an admin); else 404, never 403, so
     nobody learns which ids exist."""
-    task = db.session.get(Task, task_id) if len(task_id) <= 36 else None
+    task = db.session.get(Task, task_id) if TASK_ID.fullmatch(task_id) else None
     if task is None or (task.owner_id != user.id and not user.is_admin):
         abort(404, f"no task {task_id}")
     return task

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import abort, current_app, request
 
+MAX_DEPTH = 64  # arrays and objects in arrays and objects...: enough for any spec, safe to walk
+
 
 def _no_constant(name: str) -> Any:
     # json.loads takes NaN and Infinity, which are not JSON (PostgreSQL's JSON refuses them)
@@ -29,11 +31,28 @@ def json_body() -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         abort(400, f"the body is not UTF-8 text (bad byte at offset {exc.start})")
+    too_deep = f"the body's JSON nests arrays and objects deeper than {MAX_DEPTH} levels"
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        body = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         abort(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except ValueError as exc:
         abort(400, f"the body is not valid JSON: {exc}")
-    except RecursionError:
-        abort(400, "the body's JSON is nested too deeply")
+    except RecursionError:  # deeper than Python can even parse
+        abort(400, too_deep)
+    if _depth(body) > MAX_DEPTH:  # the database's and Celery's JSON encoders recurse: keep it shallow
+        abort(400, too_deep)
+    return body
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in ``value`` (without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                todo.extend((child, level + 1) for child in children)
+    return deepest

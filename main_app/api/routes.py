@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Response, abort, current_app, g, jsonify, request, send_file, stream_with_context
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from worker.spec import SpecError, json_schema, parse_spec
 
 csrf.exempt(bp)  # api.auth checks the CSRF token of browser sessions itself
 MAX_PER_PAGE = 100
+EVENT_ID = re.compile(r"^(\d{1,20}(-\d{1,20})?|db-\d{1,18})$")  # a Redis stream entry, or db-<seq>
 
 
 @bp.errorhandler(tasks.TaskError)
@@ -62,7 +64,7 @@ def create_task():
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name, str(default))
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:  # "²".isdigit() too
         abort(400, f"{name}={raw!r}: expected a whole number from {low} to {high}")
     return int(raw)
 
@@ -124,7 +126,10 @@ def release_control(task_id: str):
 def task_events(task_id: str):
     """Server-sent events: the run so far, then live; the stream ends when the task does."""
     task = visible_task(task_id, g.user)
-    after = request.headers.get("Last-Event-ID") or request.args.get("after", "")
+    after = (request.headers.get("Last-Event-ID") or request.args.get("after", "")).strip()
+    if after and not EVENT_ID.match(after):
+        abort(400, f"Last-Event-ID (or ?after=) {after[:80]!r} is not an id this stream sent: send the "
+                   "'id:' of the last event you got, or nothing to start from the beginning")
     client = redis_client()
 
     def generate():

@@ -15,7 +15,8 @@ from main_app.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "ph_"
 MIN_PASSWORD = 10
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
+EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}\.[^@\s\x00-\x1f\x7f]{2,63}\Z")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL's text cannot even hold \x00
 LAST_USED_EVERY_S = 60  # write a token's last use at most once a minute
 
 
@@ -46,7 +47,8 @@ def create_user(email: str, password: str, role: str = "user") -> User:
 
 def authenticate(email: str, password: str) -> User | None:
     """The active user with this email and password, else None (same answer either way)."""
-    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    email = normalise_email(email)
+    user = db.session.scalar(select(User).where(User.email == email)) if EMAIL.match(email) else None
     if user is None:
         check_password_hash(generate_password_hash("timing"), password or "")  # same cost
         return None
@@ -68,6 +70,8 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise AccountError("give the token a name of 1 to 100 characters")
+    if CONTROL.search(name):
+        raise AccountError("the token's name may not contain control characters")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(user_id=user.id, name=name, token_hash=_digest(secret), prefix=secret[:10])
     db.session.add(record)

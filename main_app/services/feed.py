@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from main_app.extensions import db
 from main_app.models import FINAL_STATES, Task, TaskEvent
@@ -26,9 +26,16 @@ def is_final(event: dict[str, Any]) -> bool:
 
 
 def recorded(task_id: str, after_seq: int = 0) -> list[tuple[str, dict[str, Any]]]:
-    """The recorder's copy of a task's events, as (``db-<seq>``, event)."""
-    rows = db.session.execute(select(TaskEvent.seq, TaskEvent.data).where(
-        TaskEvent.task_id == task_id, TaskEvent.seq > after_seq).order_by(TaskEvent.seq)).all()
+    """The recorder's copy of a task's events in the order they happened, as (``db-<seq>``,
+    event), after the event ``db-<after_seq>``. Recorders record concurrently (one per main
+    app process), so the order of the rows is not the order of the events: their time is."""
+    query = select(TaskEvent.seq, TaskEvent.data).where(TaskEvent.task_id == task_id)
+    if after_seq:
+        ts = db.session.scalar(select(TaskEvent.ts).where(TaskEvent.task_id == task_id,
+                                                          TaskEvent.seq == after_seq))
+        if ts is not None:
+            query = query.where(or_(TaskEvent.ts > ts, and_(TaskEvent.ts == ts, TaskEvent.seq > after_seq)))
+    rows = db.session.execute(query.order_by(TaskEvent.ts, TaskEvent.seq)).all()
     return [(f"db-{seq}", data) for seq, data in rows]
 
 

@@ -59,7 +59,7 @@ def submit(owner: User, raw_spec: Any, idempotency_key: str | None = None) -> tu
     db.session.add(task)
     try:
         db.session.commit()
-    except ZeroDivisionError:  # a concurrent request with the same Idempotency-Key won the race
+    except IntegrityError:  # a concurrent request with the same Idempotency-Key won the race
         db.session.rollback()
         earlier = _same_key(owner, idempotency_key, raw_spec) if idempotency_key else None
         if earlier is None:
