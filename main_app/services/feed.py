@@ -43,14 +43,15 @@ def follow(client: redis.Redis, task: Task, after: str = "", max_s: float = 3600
         tuple[str, dict[str, Any]]]:
     """Yield (entry id, event) from after ``after`` until the final state; ``KEEPALIVE``
     while nothing happens. Ends after ``max_s`` (the client reconnects with Last-Event-ID)."""
-    task_id, deadline = task.id, time.monotonic() + max_s
+    task_id, deadline, sent = task.id, time.monotonic() + max_s, set()
     if after.startswith("db-") or not streams.stream_exists(client, task_id):
         seq = int(after[3:]) if after.startswith("db-") and after[3:].isdigit() else 0
         events = recorded(task_id, seq)
         yield from events
         if task.final or any(is_final(e) for _, e in events):
             return
-        after = ""  # the task still runs: its stream exists now, or will
+        sent = {e.get("id") for _, e in events}
+        after = ""  # the task still runs: its stream exists now, or will (skip what was sent)
     while time.monotonic() < deadline:
         batch = streams.read_after(client, task_id, after, block_ms=BLOCK_MS)
         if not batch:
@@ -58,6 +59,7 @@ def follow(client: redis.Redis, task: Task, after: str = "", max_s: float = 3600
             continue
         for entry_id, event in batch:
             after = entry_id
-            yield entry_id, event
+            if event.get("id") not in sent:
+                yield entry_id, event
             if is_final(event):
                 return
