@@ -31,6 +31,8 @@ def _sqlite_pragmas(connection, _record) -> None:
     instead of failing, let readers and the writer work at once, and honour foreign keys."""
     if isinstance(connection, sqlite3.Connection):
         cursor = connection.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON"):
+        # WAL with synchronous=NORMAL: a commit does not wait for the disk (a power cut may lose
+        # the last ones, never corrupt the file); the recorder commits often
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()

@@ -22,7 +22,7 @@ from typing import Any
 import redis
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from main_app.extensions import db
 from main_app.models import FINAL_STATES, Task, TaskEvent
@@ -38,29 +38,49 @@ BLOCK_MS = 2000
 STALE_CONSUMER_MS = 3600_000
 
 
+def record_events(batch: list[tuple[str, dict[str, Any]]]) -> int:
+    """Store each (task id, event) of ``batch`` once and apply it to the task's row, in one
+    transaction (one commit for a batch, not one per event); when that fails on one of them
+    (a concurrent recorder stored it first, or the database cannot hold it), again one by one.
+    Returns how many events were new. Events of tasks that are not ours (sent to the worker
+    directly) are skipped. A database outage raises: nothing is acknowledged, all is retried."""
+    try:
+        staged = [_stage(task_id, event) for task_id, event in batch]
+        db.session.commit()
+    except (IntegrityError, DataError) as exc:
+        db.session.rollback()
+        if len(batch) > 1:
+            return sum(record_events([item]) for item in batch)
+        if isinstance(exc, DataError):  # skipped, not retried forever: the others go on
+            log.error("recorder: task %s: an event the database refuses: %s", batch[0][0], exc)
+        return 0
+    for _, ended in staged:
+        if ended is not None:  # the final state: keep a copy of its files
+            artifacts.collect(ended.id, ended.result or {})
+    return sum(new for new, _ in staged)
+
+
 def record_event(task_id: str, event: dict[str, Any]) -> bool:
-    """Store one event of a task once and apply it to the task's row (committed).
-    False when the event was recorded before, or the task is not one of ours."""
+    """``record_events`` for one event: True when it was new."""
+    return record_events([(task_id, event)]) == 1
+
+
+def _stage(task_id: str, event: dict[str, Any]) -> tuple[bool, Task | None]:
+    """Add one event to the session, uncommitted: (was it new, the task when it ended it)."""
     task = db.session.get(Task, task_id)
     if task is None:
-        return False
+        return False, None
     event_id = str(event.get("id") or f"{event.get('type')}@{event.get('ts')}")[:64]
     seen = db.session.scalar(select(TaskEvent.seq).where(TaskEvent.task_id == task_id,
                                                          TaskEvent.event_id == event_id))
     if seen is not None:
-        return False
+        return False, None
     ts = float(event.get("ts") or time.time())
     db.session.add(TaskEvent(task_id=task_id, event_id=event_id, type=str(event.get("type", "?"))[:32],
                              ts=ts, data=event))
+    was_final = task.final
     apply_to_task(task, event, ts)
-    try:
-        db.session.commit()
-    except IntegrityError:  # another process recorded it at the same moment
-        db.session.rollback()
-        return False
-    if task.final and event.get("type") == "state" and event.get("state") == task.status:
-        artifacts.collect(task_id, task.result or {})
-    return True
+    return True, task if task.final and not was_final else None
 
 
 def apply_to_task(task: Task, event: dict[str, Any], ts: float) -> None:
@@ -146,11 +166,12 @@ class Recorder:
         return self._handle(entries)
 
     def _handle(self, entries: list) -> int:
+        """Record the entries, then acknowledge them (a trimmed entry comes back empty)."""
+        if not entries:
+            return 0
         with self.app.app_context():
-            for entry_id, fields in entries:
-                if fields:  # a trimmed entry comes back empty: nothing to record
-                    record_event(fields.get(TASK_FIELD, ""), decode(fields))
-                self.client.xack(ALL_EVENTS_STREAM, GROUP, entry_id)
+            record_events([(fields.get(TASK_FIELD, ""), decode(fields)) for _, fields in entries if fields])
+        self.client.xack(ALL_EVENTS_STREAM, GROUP, *[entry_id for entry_id, _ in entries])
         return len(entries)
 
     def housekeeping(self) -> None:
