@@ -132,13 +132,19 @@ def test_the_main_app_keeps_a_copy_of_the_artifacts_of_a_worker_it_does_not_shar
     assert served.status_code == 200 and served.content == copy.read_bytes()
 
 
-def test_a_task_that_ran_while_the_main_app_was_down_is_recorded_when_it_is_back(deployment, user, pages):
+def run_while_the_main_app_is_down(deployment: Deployment, user: WebUser, pages) -> str:
+    """A task that starts, then ends while the main app is stopped (it stays stopped)."""
     gate = new_task_id()
     task_id = user.api("POST", "/api/v1/tasks", json=gated_spec(pages, gate)).json()["id"]
     wait_until(lambda: pages.arrivals(gate), 30, "the task to run")
     deployment.main.stop()
     pages.open(gate)
     wait_until(lambda: ended_in_redis(deployment, task_id), 30, "the task to end while the main app is down")
+    return task_id
+
+
+def test_a_task_that_ran_while_the_main_app_was_down_is_recorded_when_it_is_back(deployment, user, pages):
+    task_id = run_while_the_main_app_is_down(deployment, user, pages)
     assert db_task(deployment.main, task_id)[0] in ("queued", "running")  # nobody recorded the end
 
     deployment.main.start()
@@ -149,12 +155,7 @@ def test_a_task_that_ran_while_the_main_app_was_down_is_recorded_when_it_is_back
 def test_entries_a_recorder_read_but_never_acknowledged_are_reclaimed(deployment, user, pages):
     """A recorder process that died after reading entries (before recording them) leaves them
     pending in the group: another recorder claims and records them."""
-    gate = new_task_id()
-    task_id = user.api("POST", "/api/v1/tasks", json=gated_spec(pages, gate)).json()["id"]
-    wait_until(lambda: pages.arrivals(gate), 30, "the task to run")
-    deployment.main.stop()
-    pages.open(gate)
-    wait_until(lambda: ended_in_redis(deployment, task_id), 30, "the task to end while the main app is down")
+    task_id = run_while_the_main_app_is_down(deployment, user, pages)
     ghost = deployment.client.xreadgroup("recorder", "ghost-that-died", {ALL_EVENTS_STREAM: ">"},
                                          count=1000)
     taken = [entry_id for entry_id, fields in ghost[0][1] if fields.get("task_id") == task_id]
