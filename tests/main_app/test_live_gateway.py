@@ -15,7 +15,8 @@ import pytest
 from tests.fixtures.xvfb import wait_until
 from tests.worker_service.helpers import gated_spec, new_task_id
 
-pytestmark = pytest.mark.slow
+# The gateway does not touch the database beyond the task row: SQLite is enough.
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("main", ["sqlite"], indirect=True)]
 
 
 def handshake(user, task_id: str, *, mode: str = "view",
