@@ -7,6 +7,10 @@ A page that opens late reads the stream from its start and sees the whole run so
 from __future__ import annotations
 
 import json
+import logging
+import queue
+import threading
+import time
 from typing import Any
 
 import redis
@@ -14,6 +18,7 @@ import redis
 from worker.spec.channels import EVENT_FIELD, TASK_STREAM_TTL_S, append_event, events_stream
 
 STREAM_TTL_S = TASK_STREAM_TTL_S
+log = logging.getLogger(__name__)
 
 
 class TaskEvents:
@@ -34,10 +39,44 @@ class TaskEvents:
         """A lifecycle change: queued, running, retrying, succeeded, failed, cancelled, timed_out."""
         return self.emit("state", state=state, **fields)
 
-    def step(self, event: dict[str, Any]) -> None:
-        """Forward an engine step event (``step_started`` / ``step_finished``)."""
-        fields = {k: v for k, v in event.items() if k != "type"}
-        self.emit(event["type"], **fields)
+    def emit_many(self, events: list[dict[str, Any]]) -> None:
+        """Append engine events (each ``{"type": ..., **fields}``) in one round trip."""
+        pipe = self.client.pipeline(transaction=True)
+        for event in events:
+            append_event(pipe, self.task_id, event["type"], **{k: v for k, v in event.items() if k != "type"})
+        pipe.execute()
+
+
+class StepWriter:
+    """Writes a task's step events from a thread of its own, in order and in batches, so the
+    browser's event loop never waits on Redis. ``close()`` returns once all are written."""
+
+    def __init__(self, events: TaskEvents):
+        self.events, self._queue = events, queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write, name="step-events", daemon=True)
+        self._thread.start()
+
+    def put(self, event: dict[str, Any]) -> None:
+        """Queue an engine event; its time is now, not when it is written."""
+        self._queue.put({"ts": time.time(), **event})
+
+    def close(self, timeout: float = 10) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _write(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            events = [e for e in batch if e is not None]
+            if events:
+                try:
+                    self.events.emit_many(events)
+                except redis.RedisError:
+                    log.warning("task %s: %d step events not written", self.events.task_id, len(events))
+            if len(events) < len(batch):  # closed
+                return
 
 
 def read_events(client: redis.Redis, task_id: str, after: str = "0-0") -> list[tuple[str, dict[str, Any]]]:

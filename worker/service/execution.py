@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from worker import metrics
-from worker.service.events import STREAM_TTL_S, TaskEvents
+from worker.service.events import STREAM_TTL_S, StepWriter, TaskEvents
 from worker.service.runtime import LOCK_TTL_S, SlotRuntime
 from worker.service.sessions import close_session, open_session
 from worker.settings import WorkerSettings
@@ -79,11 +79,11 @@ def _finish(client: redis.Redis, events: TaskEvents, result: dict[str, Any]) -> 
     return result
 
 
-def _recorder(events: TaskEvents) -> Callable[[dict[str, Any]], None]:
-    """Forward the engine's step events to the stream, and time the steps."""
+def _recorder(writer: StepWriter) -> Callable[[dict[str, Any]], None]:
+    """Forward the engine's step events to the stream (without waiting), and time the steps."""
 
     def record(event: dict[str, Any]) -> None:
-        events.step(event)
+        writer.put(event)
         if event["type"] == "step_finished":
             metrics.STEP_SECONDS.labels(event["action"]).observe(event["duration_ms"] / 1000)
 
@@ -130,14 +130,16 @@ def _execute_claimed(request: RunRequest, runtime: SlotRuntime, client: redis.Re
                  display=runtime.display, queue_wait_s=wait)
     session = open_session(client, settings, task_id=task_id, slot=runtime.index,
                            owner=request.owner, timeout_s=spec.timeout_s, live_view=spec.live_view)
+    writer = StepWriter(events)
     try:
-        result = runtime.run(spec, task_id, RedisFlag(client, cancel_key(task_id)), _recorder(events),
+        result = runtime.run(spec, task_id, RedisFlag(client, cancel_key(task_id)), _recorder(writer),
                              paused=RedisFlag(client, control_key(task_id), latch=False))
     except Exception as exc:  # the engine failed outside a step (e.g. making the context): end the task
         log.exception("task %s: the engine failed before or after its steps", task_id)
         kind = "internal" if runtime.slot.healthy() else "browser_crashed"  # a dead browser: retry
         result = TaskResult.model_validate(_failure(task_id, f"{type(exc).__name__}: {exc}", kind))
     finally:
+        writer.close()  # every step event is on the stream before the final state
         close_session(client, settings, session)
     metrics.TASK_SECONDS.observe(result.duration_ms / 1000)
     if result.retryable and attempt < MAX_ATTEMPTS:
