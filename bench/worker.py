@@ -88,17 +88,6 @@ LABELS = {"raw": "raw Playwright (open page)", "engine": "engine alone (Slot.run
 
 # -- CPU of the stack and of everything else -----------------------------------------------------
 
-def stack_procs(stack: WorkerStack) -> list[psutil.Process]:
-    """The stack's processes: those with its marker, and all their descendants."""
-    found: dict[int, psutil.Process] = {}
-    for proc in stack.processes():
-        found[proc.pid] = proc
-        with contextlib.suppress(psutil.Error):
-            for child in proc.children(recursive=True):
-                found.setdefault(child.pid, child)
-    return list(found.values())
-
-
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     """User + system CPU-seconds of ``procs`` and of the children they reaped."""
     total = 0.0
@@ -146,7 +135,7 @@ class CpuMeter:
 
     def snap(self) -> CpuSnap:
         t, busy = time.perf_counter(), _system_busy()
-        stack = stack_procs(self.stack)
+        stack = self.stack.processes()
         taken = {p.pid for p in stack} | {self.redis_pid}
         me = psutil.Process()
         mine = [me] + [p for p in me.children(recursive=True) if p.pid not in taken]
@@ -404,7 +393,7 @@ def _totals(kinds: dict[str, list[float]]) -> dict[str, float]:
 
 def idle_memory(stack: WorkerStack, client: redis.Redis) -> dict[str, Any]:
     """PSS and USS (MiB) per slot and per process kind, and of the per-worker processes."""
-    procs = stack_procs(stack)
+    procs = stack.processes()
     records = [client.hgetall(slot_key(stack.worker_id, i)) for i in range(stack.concurrency)]
     slots, shared, placed = [], {}, set()
     for rec in records:
