@@ -551,6 +551,7 @@ def verdicts(stacks: list[dict[str, Any]]) -> list[str]:
     out.append(f"2 slots never slower than 1: {rates[2]:.2f} vs {rates[1]:.2f} tasks/s -> "
                + ("MET" if rates[2] >= rates[1] else "MISSED"))
     out.append(memory_verdict(stacks))
+    out.append(marginal_slot(stacks))
     for s in stacks:
         t = s["throughput"]
         cpu = t["stack_cpu_per_task_s"]
@@ -576,6 +577,26 @@ def latency_verdicts(lat: dict[str, Any]) -> list[str]:
                f"{alone['runner_minus_steps']:.1f} ms: {outside + inside:+.1f} ms vs ≤ "
                f"{OVERHEAD_TARGET_MS} ms -> {'MET' if outside + inside <= OVERHEAD_TARGET_MS else 'MISSED'}")
     return out
+
+
+def marginal_slot(stacks: list[dict[str, Any]]) -> str:
+    """What one more slot adds to a worker: total PSS of the 2-slot worker minus the 1-slot one
+    (every process of each), for each phase in which neither had other Chromium beside it."""
+    by_slots = {s["slots"]: s for s in stacks}
+    figures = []
+    for phase, label in (("memory_fresh", "just started"), ("memory", "after the run")):
+        one, two = by_slots[1][phase], by_slots[2][phase]
+        if one["other_chromium_processes"] or two["other_chromium_processes"]:
+            continue
+        totals = [sum(slot["pss_mib"] for slot in m["slots"]) + m["shared_totals"]["pss_mib"]
+                  for m in (one, two)]
+        figures.append(f"{totals[1] - totals[0]:.1f} MiB {label}")
+    if not figures:
+        return "one more slot adds: not judged (other Chromium processes ran during the measurements)"
+    worst = max(float(f.split()[0]) for f in figures)
+    verdict = "MET" if worst * MIB / 1e6 <= PSS_TARGET_MB else "MISSED"
+    return (f"one more slot adds (2-slot worker − 1-slot worker, total PSS): {', '.join(figures)} "
+            f"-> ≤ {PSS_TARGET_MB} MB {verdict}")
 
 
 def memory_verdict(stacks: list[dict[str, Any]]) -> str:
