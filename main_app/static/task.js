@@ -36,8 +36,10 @@ function setLive(text, kind = "") {
 function markStarted(ts) {
   const started = document.getElementById("started");
   if (!started || !started.hidden) return;
-  started.querySelector("time").textContent = "just now";
-  started.querySelector("time").title = new Date((ts || Date.now() / 1000) * 1000).toLocaleString();
+  const time = started.querySelector("time"), when = ts || Date.now() / 1000;
+  time.textContent = "just now";
+  time.dataset.ts = String(when);
+  time.title = new Date(when * 1000).toLocaleString();
   started.hidden = false;
 }
 
@@ -210,6 +212,24 @@ backButton?.addEventListener("click", async () => {
     note(`could not hand back: ${err.message}`);
   } finally {
     backButton.disabled = false;
+  }
+});
+
+// Cancel without leaving the page (the form still works without scripts): the stream tells
+// when the task has stopped.
+const cancelForm = document.getElementById("cancel-form");
+cancelForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = cancelForm.querySelector("button");
+  button.disabled = true;
+  button.textContent = "Cancelling…";
+  try {
+    const answer = await api("POST", `/api/v1/tasks/${taskId}/cancel`);
+    note(`cancel requested: ${answer.cancel}`);
+  } catch (err) {
+    note(`could not cancel: ${err.message}`);
+    button.disabled = false;
+    button.textContent = "Cancel";
   }
 });
 

@@ -13,6 +13,12 @@ def isotime(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else ""
 
 
+@bp.app_template_filter("isodatetime")
+def isodatetime(ts: float | None) -> str:
+    """For ``<time datetime>``: ``2026-12-01T19:20:00Z``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
+
+
 @bp.app_template_filter("ago")
 def ago(ts: float | None) -> str:
     """'12 s ago', '5 min ago', '3 h ago', else the date."""
