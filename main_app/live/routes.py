@@ -4,7 +4,7 @@
 user may see the task (its owner or an admin; anyone else gets 404), and relays it to the
 websockify of the worker running the task with the task's token, which the browser never
 sees. ``?mode=control`` reaches the input-taking VNC server, only while the owner has control.
-``/live/<task_id>/novnc/<file>`` serves the noVNC client from that worker's websockify.
+``/live/novnc/<file>`` serves the noVNC client, fetched once from a worker's websockify.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from main_app.api.auth import visible_task
 from main_app.live import bp
 from main_app.services import live
 from main_app.services.broker import redis_client
+from main_app.services.worker_client import WorkerUnavailable
 
 NOVNC_FILE = re.compile(r"^(core|vendor)/[A-Za-z0-9_./-]+\.js$")
 _novnc_cache: dict[str, bytes] = {}
@@ -90,35 +91,50 @@ def websockify(task_id: str):
         now = live.live_session(client, task_id)
         return bool(now) and (mode == "view" or now.get("controller") == email)
 
+    ended = "dropped"
     try:
         viewer.sendall(live.handshake_response(key, protocol or None))
         ended = live.relay(viewer, upstream, first, still_allowed)
-        current_app.logger.info("live view of %s (%s) ended: %s", task_id, mode, ended)
     except OSError as exc:
-        current_app.logger.info("live view of %s (%s) dropped: %s", task_id, mode, exc)
+        ended = f"dropped ({exc})"
     finally:
         upstream.close()
+    current_app.logger.info("live view of %s (%s) ended: %s", task_id, mode, ended)
+    if mode == "control" and ended != "not allowed any more":
+        _hand_back(task_id)  # the owner's page went away: the task must not wait for nobody
     return _Handled()
 
 
-@bp.get("/live/<task_id>/novnc/<path:filename>")
-def novnc(task_id: str, filename: str):
-    """noVNC's ES modules, from the worker that runs the task (its image has Debian's noVNC)."""
+def _hand_back(task_id: str) -> None:
+    try:
+        current_app.extensions["pilothouse.worker"].release_control(task_id)
+    except WorkerUnavailable as exc:
+        current_app.logger.warning("could not hand control of %s back: %s", task_id, exc)
+
+
+@bp.get("/live/novnc/<path:filename>")
+def novnc(filename: str):
+    """noVNC's ES modules, fetched once from a worker (its image has Debian's noVNC) and kept:
+    one path for every task, so the browser caches them too."""
+    if not current_user.is_authenticated:
+        abort(401, "sign in to watch a task")
     if not NOVNC_FILE.match(filename) or ".." in filename:
         abort(404)
-    session = _session_for(task_id)
     body = _novnc_cache.get(filename)
     if body is None:
+        session = live.any_session(redis_client())
+        if session is None:
+            abort(404, "no worker is running a task: there is nothing to watch")
         url = f"http://{_authority(session['host'], session['novnc_port'])}/{filename}"
         try:
             answer = requests.get(url, timeout=(3.05, 10))
         except requests.RequestException:
-            abort(502, "the worker running this task does not answer")
+            abort(502, "the worker does not answer")
         if answer.status_code != 200:
             abort(404)
         body = _novnc_cache.setdefault(filename, answer.content)
     response = Response(body, mimetype="text/javascript")
-    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["Cache-Control"] = "private, max-age=86400"
     return response
 
 

@@ -39,6 +39,15 @@ def live_session(client: redis.Redis, task_id: str) -> dict[str, str] | None:
     return client.hgetall(session_key(task_id)) or None
 
 
+def any_session(client: redis.Redis) -> dict[str, str] | None:
+    """The session record of some running task (to reach a worker's websockify)."""
+    for key in client.scan_iter(match=session_key("*"), count=100):
+        record = client.hgetall(key)
+        if record.get("host") and record.get("novnc_port"):
+            return record
+    return None
+
+
 def accept_value(key: str) -> str:
     """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key`` (RFC 6455)."""
     return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()

@@ -108,12 +108,12 @@ function follow() {
   source.onopen = () => { document.getElementById("timeline-status").textContent = ended ? "" : "live"; };
 }
 
-// noVNC's client comes from the worker running the task, through the gateway; it is there
-// only once the worker registered the task's live session, so a failed load is retried.
+// noVNC's client comes from a worker, through the gateway (one path for every task, so the
+// browser caches it); it is there only while some task runs, so a failed load is retried.
 async function loadRFB() {
   if (!RFB) {
     const retry = loads++ ? `?retry=${loads}` : ""; // a failed module load is not fetched again
-    ({ default: RFB } = await import(`/live/${taskId}/novnc/core/rfb.js${retry}`));
+    ({ default: RFB } = await import(`/live/novnc/core/rfb.js${retry}`));
   }
   return RFB;
 }
@@ -168,7 +168,7 @@ async function connect(wanted, fresh = false) {
     rfb = null;
     screen.classList.remove("controlled");
     if (ended) { setLive("the task has ended"); return; }
-    if (mode === "control") setControl(false); // control ended elsewhere: watch again
+    if (mode === "control") setControl(false); // control ended (the gateway hands it back): watch again
     mode = "view";
     retryLater("reconnecting…");
   });

@@ -6,11 +6,13 @@ back."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import time
 
 import pytest
+import requests
 
 from tests.fixtures.xvfb import wait_until
 from tests.worker_service.helpers import gated_spec, new_task_id
@@ -144,3 +146,28 @@ def test_a_finished_task_has_nothing_to_watch(alice, pages):
     sock, received = handshake(alice, task_id)
     sock.close()
     assert status_of(received) == 404 and b"not running" in received
+
+
+def test_control_is_handed_back_when_the_owners_control_connection_goes(alice, running):
+    task_id, _ = running
+    assert alice.api("POST", f"/api/v1/tasks/{task_id}/control").status_code == 200
+    sock, received = handshake(alice, task_id, mode="control")
+    assert received.startswith(b"HTTP/1.1 101")
+    sock.close()  # the owner closed the tab
+    wait_until(lambda: any(e.get("type") == "control" and e.get("state") == "released"
+                           for e in recorded_events(alice, task_id)), 15, "control to be handed back")
+
+
+def test_the_novnc_client_is_served_to_signed_in_users_only(alice, main, running):
+    served = alice.web.get(main.url + "/live/novnc/core/rfb.js", timeout=10)
+    assert served.status_code == 200 and "javascript" in served.headers["Content-Type"]
+    assert "export default class RFB" in served.text and "max-age" in served.headers["Cache-Control"]
+    assert requests.get(main.url + "/live/novnc/core/rfb.js", timeout=10).status_code == 401
+    assert alice.web.get(main.url + "/live/novnc/../vnc.html", timeout=10).status_code == 404
+    assert alice.web.get(main.url + "/live/novnc/vnc.html", timeout=10).status_code == 404
+
+
+def recorded_events(user, task_id: str) -> list[dict]:
+    """The task's events the main app has recorded so far (read from its database)."""
+    rows = user.server.query("SELECT data FROM task_events WHERE task_id = :id ORDER BY seq", id=task_id)
+    return [json.loads(r[0]) if isinstance(r[0], str) else r[0] for r in rows]

@@ -190,3 +190,12 @@ def test_events_report_each_step_as_it_happens(slot, site):
         ("step_started", None), ("step_finished", None), ("step_started", 0), ("step_finished", 0)]
     assert events[-1]["value"] == "Fixture home"
     json.dumps(events)  # events are JSON, ready for a Redis stream
+
+
+def test_a_missing_resource_is_a_console_error_but_the_tab_icon_is_not(slot, site):
+    result = run(slot, site, {"action": "wait_for", "selector": "img", "state": "attached"},
+                 start="/broken.html")
+    assert result.status == "succeeded", result.error
+    urls = [c.url or "" for c in result.console_errors]
+    assert any(url.endswith("/missing-picture.png") for url in urls), result.console_errors
+    assert not any(url.endswith("/favicon.ico") for url in urls)

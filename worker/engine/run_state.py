@@ -48,8 +48,10 @@ class RunState:
             self.console.append(ConsoleMessage(kind=kind, text=text[:MAX_TEXT], url=url or None))
 
     def _on_console(self, msg: PwConsole) -> None:
-        if msg.type == "error":
-            self._add_console("console", msg.text, (msg.location or {}).get("url"))
+        url = (msg.location or {}).get("url") or ""
+        # the browser's own request for a tab icon is not the page's error
+        if msg.type == "error" and not urlsplit(url).path.endswith("/favicon.ico"):
+            self._add_console("console", msg.text, url)
 
     def _on_response(self, page: Page, response: Response) -> None:
         rule = response.headers.get(BLOCK_HEADER.lower())

@@ -126,10 +126,11 @@ def _execute_claimed(request: RunRequest, runtime: SlotRuntime, client: redis.Re
     wait = time.time() - request.queued_at if request.queued_at else None
     if wait is not None:
         metrics.QUEUE_WAIT.observe(max(wait, 0))
-    events.state("running", attempt=attempt, worker_id=settings.worker_id, slot=runtime.index,
-                 display=runtime.display, queue_wait_s=wait)
+    # the live session first: a page that hears "running" can connect at once
     session = open_session(client, settings, task_id=task_id, slot=runtime.index,
                            owner=request.owner, timeout_s=spec.timeout_s, live_view=spec.live_view)
+    events.state("running", attempt=attempt, worker_id=settings.worker_id, slot=runtime.index,
+                 display=runtime.display, queue_wait_s=wait)
     writer = StepWriter(events)
     try:
         result = runtime.run(spec, task_id, RedisFlag(client, cancel_key(task_id)), _recorder(writer),
