@@ -5,9 +5,12 @@ Every variable has a default for local use or a start-up error that names it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,6 +68,14 @@ def database_url(raw: str) -> str:
     return raw
 
 
+def recorder_group(url: str) -> str:
+    """The recorder's consumer group for the database at ``url``: the same for every replica of
+    a deployment, another for another database (credentials play no part)."""
+    parsed = make_url(url)
+    where = f"{parsed.get_backend_name()}://{parsed.host or ''}:{parsed.port or ''}/{parsed.database or ''}"
+    return "recorder:" + hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the main app reads from its environment (documented in .env.example)."""
@@ -88,6 +99,7 @@ class Settings:
     vanished_quiet_s: float = 30.0
     vanished_confirm_s: float = 20.0
     reclaim_idle_ms: int = 30_000
+    recorder_group: str = "recorder"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,11 +110,12 @@ class Settings:
             if production:
                 raise SettingsError("SECRET_KEY is not set: sessions and CSRF tokens need a secret")
             secret = "dev-only-insecure-secret-key"  # local development only (README)
+        database = database_url(env_str("DATABASE_URL", "sqlite:///instance/pilothouse.db"))
         if production and not env_str("WORKER_API_TOKEN"):
             raise SettingsError("WORKER_API_TOKEN is not set: the worker API needs the shared secret")
         return cls(
             secret_key=secret,
-            database_url=database_url(env_str("DATABASE_URL", "sqlite:///instance/pilothouse.db")),
+            database_url=database,
             redis_url=env_str("REDIS_URL", "redis://127.0.0.1:6379/0"),
             queue=env_str("JOB_QUEUE_NAME", "automation"),
             worker_service_url=env_str("WORKER_SERVICE_URL", "http://127.0.0.1:8081").rstrip("/"),
@@ -119,6 +132,7 @@ class Settings:
             vanished_quiet_s=env_int("VANISHED_AFTER_S", 30, minimum=1),
             vanished_confirm_s=env_int("VANISHED_CONFIRM_S", 20, minimum=1),
             reclaim_idle_ms=env_int("RECORDER_RECLAIM_IDLE_MS", 30_000, minimum=100),
+            recorder_group=env_str("RECORDER_GROUP") or recorder_group(database),
         )
 
 

@@ -2,11 +2,13 @@
 even when the main app was down while the task ran.
 
 Workers append each event to the stream of all tasks (``pilothouse:events``) as well as to the
-task's own. Every main-app process runs a ``Recorder`` thread in the consumer group
-``recorder``: it reads new entries, records each (``record_event`` is idempotent: an event is
-stored at most once, by its id), and acknowledges it only then. An entry a crashed process
-read but never acknowledged is claimed by another after ``RECORDER_RECLAIM_IDLE_MS``. The group keeps
-its place in the stream, so a main app that was down catches up when it starts.
+task's own. Every main-app process runs a ``Recorder`` thread in one consumer group: it reads
+new entries, records each (``record_events`` is idempotent: an event is stored at most once,
+by its id), and acknowledges them only then. An entry a crashed process read but never
+acknowledged is claimed by another after ``RECORDER_RECLAIM_IDLE_MS``. The group keeps its
+place in the stream, so a main app that was down catches up when it starts. The group is named
+after the database (``recorder:<hash of its address>``): the replicas of one deployment share
+it, and two deployments that share a Redis each record the events of their own tasks.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from main_app.services.streams import decode
 from worker.spec.channels import ALL_EVENTS_STREAM, TASK_FIELD
 
 log = logging.getLogger(__name__)
-GROUP = "recorder"
 BATCH = 100
 BLOCK_MS = 2000
 STALE_CONSUMER_MS = 3600_000
@@ -112,6 +113,7 @@ class Recorder:
         self.app = app
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.client: redis.Redis = redis_client(app)
+        self.group = app.config["PILOTHOUSE"].recorder_group
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._housekept = 0.0
@@ -147,20 +149,20 @@ class Recorder:
 
     def ensure_group(self) -> None:
         try:  # from the start of the stream: nothing written before the first start is missed
-            self.client.xgroup_create(ALL_EVENTS_STREAM, GROUP, id="0", mkstream=True)
+            self.client.xgroup_create(ALL_EVENTS_STREAM, self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     def poll(self, block_ms: int = BLOCK_MS) -> int:
         """Read and record new entries; return how many were handled."""
-        answer = self.client.xreadgroup(GROUP, self.name, {ALL_EVENTS_STREAM: ">"}, count=BATCH,
+        answer = self.client.xreadgroup(self.group, self.name, {ALL_EVENTS_STREAM: ">"}, count=BATCH,
                                         block=block_ms)
         return self._handle(answer[0][1] if answer else [])
 
     def reclaim(self) -> int:
         """Take over entries another consumer read but never acknowledged (it died)."""
-        _, entries, *_ = self.client.xautoclaim(ALL_EVENTS_STREAM, GROUP, self.name,
+        _, entries, *_ = self.client.xautoclaim(ALL_EVENTS_STREAM, self.group, self.name,
                                                 min_idle_time=self.reclaim_idle_ms, start_id="0-0",
                                                 count=BATCH)
         return self._handle(entries)
@@ -171,7 +173,7 @@ class Recorder:
             return 0
         with self.app.app_context():
             record_events([(fields.get(TASK_FIELD, ""), decode(fields)) for _, fields in entries if fields])
-        self.client.xack(ALL_EVENTS_STREAM, GROUP, *[entry_id for entry_id, _ in entries])
+        self.client.xack(ALL_EVENTS_STREAM, self.group, *[entry_id for entry_id, _ in entries])
         return len(entries)
 
     def housekeeping(self) -> None:
@@ -180,7 +182,7 @@ class Recorder:
         self.reclaim()
         with self.app.app_context():
             reaper.reap(self.app)
-        for consumer in self.client.xinfo_consumers(ALL_EVENTS_STREAM, GROUP):
+        for consumer in self.client.xinfo_consumers(ALL_EVENTS_STREAM, self.group):
             if consumer["pending"] == 0 and consumer["idle"] > STALE_CONSUMER_MS:
-                self.client.xgroup_delconsumer(ALL_EVENTS_STREAM, GROUP, consumer["name"])
+                self.client.xgroup_delconsumer(ALL_EVENTS_STREAM, self.group, consumer["name"])
 

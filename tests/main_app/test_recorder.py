@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from main_app.settings import database_url, recorder_group
 from tests.fixtures.main_app import MainAppServer, WebUser
 from tests.fixtures.worker_stack import WorkerStack
 from tests.fixtures.xvfb import wait_until
@@ -156,7 +157,8 @@ def test_entries_a_recorder_read_but_never_acknowledged_are_reclaimed(deployment
     """A recorder process that died after reading entries (before recording them) leaves them
     pending in the group: another recorder claims and records them."""
     task_id = run_while_the_main_app_is_down(deployment, user, pages)
-    ghost = deployment.client.xreadgroup("recorder", "ghost-that-died", {ALL_EVENTS_STREAM: ">"},
+    group = recorder_group(database_url(deployment.main.database_url))
+    ghost = deployment.client.xreadgroup(group, "ghost-that-died", {ALL_EVENTS_STREAM: ">"},
                                          count=1000)
     taken = [entry_id for entry_id, fields in ghost[0][1] if fields.get("task_id") == task_id]
     assert taken, "the dead recorder should hold this task's entries"
@@ -164,7 +166,7 @@ def test_entries_a_recorder_read_but_never_acknowledged_are_reclaimed(deployment
     deployment.main.start()
     assert wait_db_final(deployment.main, task_id)[0] == "succeeded"
     assert_recorded_once(deployment, task_id)
-    pending = deployment.client.xpending_range(ALL_EVENTS_STREAM, "recorder", min="-", max="+", count=1000)
+    pending = deployment.client.xpending_range(ALL_EVENTS_STREAM, group, min="-", max="+", count=1000)
     assert not {p["message_id"] for p in pending} & set(taken), "reclaimed entries must be acknowledged"
 
 

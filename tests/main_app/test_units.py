@@ -106,3 +106,11 @@ def test_every_reference_in_the_openapi_document_resolves():
     for ref in set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text)):
         assert ref in document["components"]["schemas"], ref
     assert "#/$defs/" not in text
+
+
+def test_the_recorder_group_follows_the_database_not_its_password():
+    a = settings.recorder_group("postgresql+psycopg://app:one@db.internal:5432/pilothouse")
+    assert a == settings.recorder_group("postgresql+psycopg://app:two@db.internal:5432/pilothouse")
+    assert a != settings.recorder_group("postgresql+psycopg://app:one@db.internal:5432/staging")
+    assert a.startswith("recorder:") and "one" not in a
+    assert settings.recorder_group("sqlite:////tmp/a.db") != settings.recorder_group("sqlite:////tmp/b.db")

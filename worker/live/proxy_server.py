@@ -21,7 +21,13 @@ from websockify.websocketproxy import ProxyRequestHandler, WebSocketProxy
 
 from worker.live.tokens import RedisTokens
 from worker.settings import SettingsError, WorkerSettings, env_str
-from worker.spec.channels import session_key, viewers_key, vnc_token_key, worker_sessions_key
+from worker.spec.channels import (
+    VNC_CLOSED_CHANNEL,
+    session_key,
+    viewers_key,
+    vnc_token_key,
+    worker_sessions_key,
+)
 
 log = logging.getLogger("worker.live")
 VIEWER_KEY_TTL_S = 24 * 3600
@@ -37,20 +43,30 @@ def _task_of(client: redis.Redis, token: str, worker_id: str) -> str | None:
 
 
 def watch_token(client: redis.Redis, token: str, target: socket.socket, stop: threading.Event) -> None:
-    """Shut the VNC connection down once ``token`` no longer exists; websockify then closes
-    the viewer's websocket ("Target closed"). A Redis outage does not drop anyone."""
-    while not stop.wait(TOKEN_CHECK_S):
-        try:
-            alive = client.exists(vnc_token_key(token))
-        except redis.RedisError:
-            continue
-        if not alive:
-            log.info("token of a connected viewer is gone: disconnecting it")
+    """Shut the VNC connection down as soon as ``token`` is withdrawn (published on
+    ``VNC_CLOSED_CHANNEL``) or has expired; websockify then closes the viewer's websocket
+    ("Target closed"). A Redis outage does not drop anyone."""
+    pubsub, key = client.pubsub(ignore_subscribe_messages=True), vnc_token_key(token)
+    try:
+        pubsub.subscribe(VNC_CLOSED_CHANNEL)
+        message = None  # first, and whenever nothing was published: is the token still there?
+        while not stop.is_set():
             try:
-                target.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
+                if (message is None and not client.exists(key)) or (message or {}).get("data") == token:
+                    break
+                message = pubsub.get_message(timeout=TOKEN_CHECK_S)
+            except redis.RedisError:
+                message = None
+                stop.wait(TOKEN_CHECK_S)
+        else:
+            return  # the viewer left first
+    finally:
+        pubsub.close()
+    log.info("the token of a connected viewer was withdrawn: disconnecting it")
+    try:
+        target.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class ViewerHandler(ProxyRequestHandler):

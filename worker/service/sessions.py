@@ -5,7 +5,8 @@ websockify, which slot and display) and a view token that websockify resolves to
 loopback, view-only VNC server. When the task's owner takes control, a second token is minted
 for the slot's input-taking VNC server and the task's next step waits until control is handed
 back. Every key carries a time to live and is removed when the task ends; websockify drops a
-viewer whose token is gone.
+viewer whose token is withdrawn at once, and a task's end waits until it has, so no viewer of
+one task ever sees the next task on the same slot.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import redis
 
 from worker.settings import WorkerSettings
 from worker.spec.channels import (
+    VNC_CLOSED_CHANNEL,
     control_key,
     session_key,
     viewers_key,
@@ -27,6 +29,7 @@ from worker.spec.channels import (
 )
 
 TTL_MARGIN_S = 300
+VIEWERS_GONE_S = 3.0  # the longest a task's end waits for websockify to drop its viewers
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,27 @@ def open_session(client: redis.Redis, settings: WorkerSettings, *, task_id: str,
 
 
 def close_session(client: redis.Redis, settings: WorkerSettings, session: LiveSession) -> None:
-    """Remove the tokens (websockify then drops their viewers), control and the session record."""
-    control_token = client.hget(session_key(session.task_id), "control_token")
+    """Withdraw the tokens and wait until websockify has dropped every viewer (so nobody sees
+    what the slot runs next), then remove control and the session record."""
+    control_token = _s(client.hget(session_key(session.task_id), "control_token") or "")
+    withdraw(client, [t for t in (session.token, control_token) if t])
+    deadline = time.monotonic() + VIEWERS_GONE_S
+    while int(client.get(viewers_key(session.task_id)) or 0) > 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
     pipe = client.pipeline()
     pipe.delete(session_key(session.task_id), viewers_key(session.task_id), control_key(session.task_id))
-    for token in (session.token, _s(control_token or "")):
-        if token:
-            pipe.delete(vnc_token_key(token))
     pipe.srem(worker_sessions_key(settings.worker_id), session.task_id)
+    pipe.execute()
+
+
+def withdraw(client: redis.Redis, tokens: list[str]) -> None:
+    """Delete VNC tokens and tell websockify, which disconnects their viewers at once."""
+    if not tokens:
+        return
+    pipe = client.pipeline()
+    for token in tokens:
+        pipe.delete(vnc_token_key(token))
+        pipe.publish(VNC_CLOSED_CHANNEL, token)
     pipe.execute()
 
 
@@ -107,9 +123,8 @@ def release_control(client: redis.Redis, task_id: str) -> str | None:
     on. Returns who had control (None when nobody had)."""
     record = {_s(k): _s(v) for k, v in client.hgetall(session_key(task_id)).items()}
     by = record.get("controller") or None
+    withdraw(client, [record["control_token"]] if record.get("control_token") else [])
     pipe = client.pipeline()
-    if record.get("control_token"):
-        pipe.delete(vnc_token_key(record["control_token"]))
     pipe.delete(control_key(task_id))
     if record:
         pipe.hset(session_key(task_id), mapping={"controller": "", "control_token": "", "control_since": ""})

@@ -110,6 +110,10 @@ def viewers_key(task_id: str) -> str:
     return f"{PREFIX}:task:{task_id}:viewers"
 
 
+# Published (the token) when a VNC token is withdrawn: websockify drops its viewers at once.
+VNC_CLOSED_CHANNEL = f"{PREFIX}:vnc-closed"
+
+
 def vnc_token_key(token: str) -> str:
     """websockify's lookup key: its value is the slot's VNC ``host:port``."""
     return f"{VNC_TOKEN_NAMESPACE}:{token}"
