@@ -22,7 +22,15 @@ from worker.service.runtime import LOCK_TTL_S, SlotRuntime
 from worker.service.sessions import close_session, open_session
 from worker.settings import WorkerSettings
 from worker.spec import RunRequest, SpecError, TaskResult, parse_spec
-from worker.spec.channels import MAX_ATTEMPTS, attempts_key, cancel_key, control_key, result_key, run_lock_key
+from worker.spec.channels import (
+    MAX_ATTEMPTS,
+    append_event,
+    attempts_key,
+    cancel_key,
+    control_key,
+    result_key,
+    run_lock_key,
+)
 
 log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.2
@@ -70,12 +78,15 @@ def _failure(task_id: str, message: str, kind: str) -> dict[str, Any]:
                       started_at=now, finished_at=now, duration_ms=0).model_dump(mode="json")
 
 
-def _finish(client: redis.Redis, events: TaskEvents, result: dict[str, Any]) -> dict[str, Any]:
+def _finish(client: redis.Redis, result: dict[str, Any]) -> dict[str, Any]:
+    """Store the result where a redelivery finds it and announce the final state, at once."""
     task_id = result["task_id"]
     metrics.TASKS.labels(result["status"]).inc()
-    client.set(result_key(task_id), json.dumps(result), ex=STREAM_TTL_S)
-    events.state(result["status"], result=result)
-    client.delete(cancel_key(task_id))
+    pipe = client.pipeline(transaction=True)
+    pipe.set(result_key(task_id), json.dumps(result), ex=STREAM_TTL_S)
+    append_event(pipe, task_id, "state", state=result["status"], result=result)
+    pipe.delete(cancel_key(task_id))
+    pipe.execute()
     return result
 
 
@@ -95,10 +106,16 @@ def execute(request: RunRequest, runtime: SlotRuntime, client: redis.Redis,
     """Run the request once; raise ``RetryLater`` when another attempt may succeed."""
     task_id = request.task_id
     events = TaskEvents(client, task_id)
-    stored = client.get(result_key(task_id))
+    pipe = client.pipeline(transaction=False)  # one round trip for the common case
+    pipe.get(result_key(task_id))
+    pipe.set(run_lock_key(task_id), runtime.lock_tag, nx=True, ex=LOCK_TTL_S)
+    stored, locked = pipe.execute()
     if stored:  # delivered again after it finished: the result stands
+        if locked:
+            client.delete(run_lock_key(task_id))
         return json.loads(stored)
-    _claim(client, task_id, runtime.lock_tag)
+    if not locked:
+        _claim(client, task_id, runtime.lock_tag)
     try:
         return _execute_claimed(request, runtime, client, settings, events)
     finally:
@@ -108,20 +125,23 @@ def execute(request: RunRequest, runtime: SlotRuntime, client: redis.Redis,
 def _execute_claimed(request: RunRequest, runtime: SlotRuntime, client: redis.Redis,
                      settings: WorkerSettings, events: TaskEvents) -> dict[str, Any]:
     task_id = request.task_id
-    attempt = client.incr(attempts_key(task_id))
-    client.expire(attempts_key(task_id), STREAM_TTL_S)
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(attempts_key(task_id))
+    pipe.expire(attempts_key(task_id), STREAM_TTL_S)
+    pipe.exists(cancel_key(task_id))
+    attempt, _, cancelled = pipe.execute()
     if attempt > 1:
         events.state("retrying", attempt=attempt, reason="a previous attempt did not finish")
     if attempt > MAX_ATTEMPTS:
-        return _finish(client, events, _failure(
+        return _finish(client, _failure(
             task_id, f"gave up after {MAX_ATTEMPTS} attempts: the worker or browser was lost each time",
             "browser_crashed"))
     try:
         spec = parse_spec(request.spec)
     except SpecError as exc:
-        return _finish(client, events, _failure(task_id, f"invalid task spec: {exc}", "step_failed"))
-    if client.exists(cancel_key(task_id)):
-        return _finish(client, events, {**_failure(task_id, "cancelled before it started", "cancelled"),
+        return _finish(client, _failure(task_id, f"invalid task spec: {exc}", "step_failed"))
+    if cancelled:
+        return _finish(client, {**_failure(task_id, "cancelled before it started", "cancelled"),
                                         "status": "cancelled"})
     wait = time.time() - request.queued_at if request.queued_at else None
     if wait is not None:
@@ -146,4 +166,4 @@ def _execute_claimed(request: RunRequest, runtime: SlotRuntime, client: redis.Re
     if result.retryable and attempt < MAX_ATTEMPTS:
         events.state("retrying", attempt=attempt + 1, reason=result.error)
         raise RetryLater(result.error or "browser crashed", countdown=2 ** (attempt - 1))
-    return _finish(client, events, result.model_dump(mode="json"))
+    return _finish(client, result.model_dump(mode="json"))

@@ -73,11 +73,15 @@ def open_session(client: redis.Redis, settings: WorkerSettings, *, task_id: str,
 def close_session(client: redis.Redis, settings: WorkerSettings, session: LiveSession) -> None:
     """Withdraw the tokens and wait until websockify has dropped every viewer (so nobody sees
     what the slot runs next), then remove control and the session record."""
-    control_token = _s(client.hget(session_key(session.task_id), "control_token") or "")
-    withdraw(client, [t for t in (session.token, control_token) if t])
+    pipe = client.pipeline(transaction=False)
+    pipe.hget(session_key(session.task_id), "control_token")
+    pipe.get(viewers_key(session.task_id))
+    control_token, viewers = pipe.execute()
+    withdraw(client, [t for t in (session.token, _s(control_token or "")) if t])
     deadline = time.monotonic() + VIEWERS_GONE_S
-    while int(client.get(viewers_key(session.task_id)) or 0) > 0 and time.monotonic() < deadline:
+    while int(viewers or 0) > 0 and time.monotonic() < deadline:  # nobody watching: no wait at all
         time.sleep(0.005)
+        viewers = client.get(viewers_key(session.task_id))
     pipe = client.pipeline()
     pipe.delete(session_key(session.task_id), viewers_key(session.task_id), control_key(session.task_id))
     pipe.srem(worker_sessions_key(settings.worker_id), session.task_id)
