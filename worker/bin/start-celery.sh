@@ -10,7 +10,7 @@ for ((i = 0; i < ${JOB_CONCURRENCY:-2}; i++)); do
 done
 export REMAP_SIGTERM=SIGQUIT
 # Each slot's Playwright driver is a Node.js process: a 2 MB young generation (not 16 MB)
-# keeps about 23 MiB less of its heap resident when idle (docs/benchmarks.md).
+# keeps about 23–30 MiB less of its heap resident when idle (docs/benchmarks.md, run W4).
 export NODE_OPTIONS="${NODE_OPTIONS:---max-semi-space-size=2}"
 exec celery -A worker.celery_app worker --loglevel=INFO --events \
     --queues "${JOB_QUEUE_NAME:-automation}" --concurrency "${JOB_CONCURRENCY:-2}" \
