@@ -7,4 +7,4 @@ bash scripts/bootstrap.sh
 echo "test: ruff"
 .venv/bin/ruff check .
 echo "test: pytest"
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest --durations=15 "$@"
