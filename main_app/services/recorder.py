@@ -84,26 +84,48 @@ def _stage(task_id: str, event: dict[str, Any]) -> tuple[bool, Task | None]:
     return True, task if task.final and not was_final else None
 
 
+# Within one attempt a task goes retrying -> queued -> running. Recorders (one per process)
+# may commit a task's events out of order, so a state only replaces one that came before it.
+RANK = {"retrying": 0, "queued": 1, "running": 2}
+
+
+def _place(state: str, attempt: int) -> tuple[int, int]:
+    return attempt, RANK[state]
+
+
+def _current_place(task: Task) -> tuple[int, int]:
+    """Where the row's state is: running counts the attempt it ran; queued and retrying are
+    about the attempt after the last one that ran."""
+    ran = task.attempts or 0
+    return _place(task.status, ran if task.status == "running" else ran + 1)
+
+
 def apply_to_task(task: Task, event: dict[str, Any], ts: float) -> None:
-    """What one event changes in the task's row. A task that ended never changes again."""
+    """What one event changes in the task's row. A task that ended never changes again, and
+    a state older than the row's (it reached this recorder late) changes nothing."""
     task.last_event_at = max(task.last_event_at or 0, ts)
     if event.get("type") != "state" or task.final:
         return
     state = event.get("state")
-    if state == "running":
-        task.status = "running"
-        task.started_at = task.started_at or ts
-        task.attempts = max(task.attempts or 0, int(event.get("attempt") or 1))
-        task.worker_id = event.get("worker_id") or task.worker_id
-    elif state in ("retrying", "queued"):  # queued again: the reaper re-sent it after a lost worker
-        task.status = state
-    elif state in FINAL_STATES:
+    if state in FINAL_STATES:
         result = event.get("result") or {}
         task.status, task.result = state, result or None
         task.finished_at = ts
         task.error, task.error_kind = result.get("error"), result.get("error_kind")
         if result.get("started_at") and not task.started_at:
             task.started_at = result["started_at"]
+        return
+    if state not in RANK:
+        return
+    attempt = int(event.get("attempt") or (1 if state != "retrying" else (task.attempts or 0) + 1))
+    newer = _place(state, attempt) >= _current_place(task)
+    if state == "running":
+        task.started_at = min(task.started_at or ts, ts)
+        task.attempts = max(task.attempts or 0, attempt)
+        if newer:
+            task.worker_id = event.get("worker_id") or task.worker_id
+    if newer:
+        task.status = state
 
 
 class Recorder:

@@ -114,3 +114,22 @@ def test_the_recorder_group_follows_the_database_not_its_password():
     assert a != settings.recorder_group("postgresql+psycopg://app:one@db.internal:5432/staging")
     assert a.startswith("recorder:") and "one" not in a
     assert settings.recorder_group("sqlite:////tmp/a.db") != settings.recorder_group("sqlite:////tmp/b.db")
+
+
+def test_states_that_reach_the_recorder_late_do_not_win():
+    """Two recorders may commit a task's events out of order: the row keeps the latest state."""
+    row = new_row()
+    apply_to_task(row, {"type": "state", "state": "running", "attempt": 1, "worker_id": "w1"}, 2.0)
+    apply_to_task(row, {"type": "state", "state": "queued"}, 1.0)  # the main app's, recorded second
+    assert (row.status, row.started_at) == ("running", 2.0)
+    # a lost worker: the reaper says retrying and queued for attempt 2, then a worker runs it
+    apply_to_task(row, {"type": "state", "state": "running", "attempt": 2, "worker_id": "w2"}, 5.0)
+    apply_to_task(row, {"type": "state", "state": "queued", "attempt": 2}, 4.0)
+    apply_to_task(row, {"type": "state", "state": "retrying", "attempt": 2}, 3.0)
+    apply_to_task(row, {"type": "state", "state": "running", "attempt": 1, "worker_id": "w1"}, 2.0)
+    assert (row.status, row.attempts, row.worker_id, row.started_at) == ("running", 2, "w2", 2.0)
+    # in order they apply as they come
+    row = new_row()
+    for state, attempt in (("running", 1), ("retrying", 2), ("queued", 2)):
+        apply_to_task(row, {"type": "state", "state": state, "attempt": attempt}, 1.0)
+        assert row.status == state
