@@ -79,14 +79,6 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     return record, secret
 
 
-def user_for_token(secret: str) -> User | None:
-    """The active owner of a live token (and note when it was used), else None."""
-    try:
-        return check_token(secret)
-    except AccountError:
-        return None
-
-
 def check_token(secret: str) -> User:
     """The active owner of a live token (noting when it was used); ``AccountError`` says why
     the token is refused (unknown, revoked, or its account deactivated)."""

@@ -189,31 +189,24 @@ async function api(method, path) {
   return body;
 }
 
-takeButton?.addEventListener("click", async () => {
-  takeButton.disabled = true;
-  try {
-    await api("POST", `/api/v1/tasks/${taskId}/control`);
-    setControl(true);
-    await connect("control");
-  } catch (err) {
-    note(`could not take control: ${err.message}`);
-  } finally {
-    takeButton.disabled = false;
-  }
-});
+// Take control (POST) or hand back (DELETE), then reconnect in the matching mode.
+function controlButton(button, method, mine, failure) {
+  button?.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api(method, `/api/v1/tasks/${taskId}/control`);
+      setControl(mine);
+      await connect(mine ? "control" : "view");
+    } catch (err) {
+      note(`${failure}: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
 
-backButton?.addEventListener("click", async () => {
-  backButton.disabled = true;
-  try {
-    await api("DELETE", `/api/v1/tasks/${taskId}/control`);
-    setControl(false);
-    await connect("view");
-  } catch (err) {
-    note(`could not hand back: ${err.message}`);
-  } finally {
-    backButton.disabled = false;
-  }
-});
+controlButton(takeButton, "POST", true, "could not take control");
+controlButton(backButton, "DELETE", false, "could not hand back");
 
 // Cancel without leaving the page (the form still works without scripts): the stream tells
 // when the task has stopped.
